@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: MIT
+// The fakequant program: each subcommand lives in its own cmd_<name>.cpp and registers itself on
+// the CLI11 application through a function called from main.cpp.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace fqcli {
+
+void register_inspect(CLI::App& app);
+void register_copy(CLI::App& app);
+void register_demo(CLI::App& app);
+
+}  // namespace fqcli
