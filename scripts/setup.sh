@@ -30,7 +30,7 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release ${FQ_CMAKE_ARGS:-}
 cmake --build "$build" -j "$jobs"
 
 case "$what" in
-  demo) "$build/fakequant" demo ;;
+  demo) scripts/demo.sh "$build" ;;
   test) ctest --test-dir "$build" -j "$jobs" --output-on-failure ;;
   build) ;;
 esac

@@ -9,6 +9,5 @@ namespace fqcli {
 
 void register_inspect(CLI::App& app);
 void register_copy(CLI::App& app);
-void register_demo(CLI::App& app);
 
 }  // namespace fqcli

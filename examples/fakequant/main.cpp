@@ -11,9 +11,8 @@
 int main(int argc, char** argv) {
   CLI::App app{"fakequant: fake-quantization experiments on GGUF models", "fakequant"};
   app.require_subcommand(1);
-  // fqcli::register_inspect(app);
-  // fqcli::register_copy(app);
-  // fqcli::register_demo(app);
+  fqcli::register_inspect(app);
+  fqcli::register_copy(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

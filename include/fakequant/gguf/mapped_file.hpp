@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+// A read-only memory map of a whole file: tensor data is exposed as views into it, never copied.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <span>
+#include <string>
+#include <utility>
+
+#include "../error.hpp"
+
+namespace fq::gguf {
+
+class mapped_file {
+ public:
+  mapped_file() = default;
+
+  /// Maps `path` read-only. The file is never opened for writing.
+  static mapped_file open(const std::string& path) {
+    mapped_file m;
+    m.path_ = path;
+    m.fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (m.fd_ < 0) {
+      const int e = errno;
+      throw error(e == ENOENT ? errc::not_found : errc::io_error, path,
+                  std::string("cannot open: ") + std::strerror(e));
+    }
+    struct stat st {};
+    if (::fstat(m.fd_, &st) != 0)
+      throw error(errc::io_error, path, std::string("cannot stat: ") + std::strerror(errno));
+    if (S_ISDIR(st.st_mode))
+      throw error(errc::invalid_argument, path, "is a directory, not a file");
+    if (!S_ISREG(st.st_mode)) throw error(errc::invalid_argument, path, "is not a regular file");
+    m.size_ = static_cast<std::size_t>(st.st_size);
+    if (m.size_ > 0) {
+      void* p = ::mmap(nullptr, m.size_, PROT_READ, MAP_PRIVATE, m.fd_, 0);
+      if (p == MAP_FAILED)
+        throw error(errc::io_error, path, std::string("cannot map: ") + std::strerror(errno));
+      m.data_ = static_cast<const std::byte*>(p);
+    }
+    return m;
+  }
+
+  mapped_file(mapped_file&& o) noexcept { swap(o); }
+  mapped_file& operator=(mapped_file&& o) noexcept {
+    mapped_file tmp(std::move(o));
+    swap(tmp);
+    return *this;
+  }
+  mapped_file(const mapped_file&) = delete;
+  mapped_file& operator=(const mapped_file&) = delete;
+  ~mapped_file() {
+    if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
+  const std::byte* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+  const std::string& path() const noexcept { return path_; }
+  /// The open descriptor, for in-kernel copies (copy_file_range) and identity checks.
+  int fd() const noexcept { return fd_; }
+
+ private:
+  void swap(mapped_file& o) noexcept {
+    std::swap(path_, o.path_);
+    std::swap(fd_, o.fd_);
+    std::swap(data_, o.data_);
+    std::swap(size_, o.size_);
+  }
+
+  std::string path_;
+  int fd_ = -1;
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+}  // namespace fq::gguf
