@@ -75,12 +75,29 @@ struct run_result {
   std::string err;
 };
 
-/// Runs the fakequant program with `args` (already shell-quoted where needed).
-inline run_result run_program(const std::string& args) {
+inline std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      q += "'\\''";
+    } else {
+      q += c;
+    }
+  }
+  q += '\'';
+  return q;
+}
+
+/// Runs the fakequant program with `args` (each passed as one argument, no shell expansion).
+inline run_result run_program(const std::vector<std::string>& args) {
   temp_dir tmp;
   const auto out = tmp / "out", err = tmp / "err";
-  const std::string cmd = std::string("'") + FQ_PROGRAM + "' " + args + " >'" + out.string() +
-                          "' 2>'" + err.string() + "' </dev/null";
+  std::string cmd = quote(FQ_PROGRAM);
+  for (const auto& a : args) {
+    cmd += ' ';
+    cmd += quote(a);
+  }
+  cmd += " >" + quote(out.string()) + " 2>" + quote(err.string()) + " </dev/null";
   const int raw = std::system(cmd.c_str());
   run_result r;
   r.status = (raw != -1 && WIFEXITED(raw)) ? WEXITSTATUS(raw) : -1;
@@ -89,7 +106,5 @@ inline run_result run_program(const std::string& args) {
   r.err.assign(e.begin(), e.end());
   return r;
 }
-
-inline std::string quote(const fs::path& p) { return "'" + p.string() + "'"; }
 
 }  // namespace fq_test

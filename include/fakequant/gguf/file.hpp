@@ -155,6 +155,15 @@ class file {
     return f;
   }
 
+  /// Validates GGUF bytes already in memory (they must outlive the object); `name` stands for the
+  /// file in error messages.
+  static file from_bytes(std::span<const std::byte> bytes, std::string name) {
+    file f;
+    f.map_ = mapped_file::view(bytes, std::move(name));
+    f.parse();
+    return f;
+  }
+
   const std::string& path() const noexcept { return map_.path(); }
   std::uint32_t version() const noexcept { return version_; }
   std::uint32_t alignment() const noexcept { return alignment_; }
@@ -200,12 +209,13 @@ class file {
       v = e->value.template get<T>();
     }
     if (!v) {
+      std::string_view expected = "string";
+      if constexpr (!std::is_same_v<T, std::string_view>)
+        expected = value_type_name(value_type_of_v<T>);
       throw error(errc::type_mismatch, path(), e->file_offset,
                   "metadata key '" + std::string(key) + "' has type " +
                       std::string(value_type_name(e->value.type())) + ", expected " +
-                      std::string(std::is_same_v<T, std::string_view>
-                                      ? "string"
-                                      : value_type_name(value_type_of_v<T>)));
+                      std::string(expected));
     }
     return v;
   }

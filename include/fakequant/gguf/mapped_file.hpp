@@ -48,6 +48,17 @@ class mapped_file {
     return m;
   }
 
+  /// A non-owning view of bytes in memory, named `name` in error messages. The bytes must outlive
+  /// the object. Lets a buffer (a fuzzer's input, a download) be validated like a file.
+  static mapped_file view(std::span<const std::byte> bytes, std::string name) {
+    mapped_file m;
+    m.path_ = std::move(name);
+    m.data_ = bytes.data();
+    m.size_ = bytes.size();
+    m.owned_ = false;
+    return m;
+  }
+
   mapped_file(mapped_file&& o) noexcept { swap(o); }
   mapped_file& operator=(mapped_file&& o) noexcept {
     mapped_file tmp(std::move(o));
@@ -57,7 +68,7 @@ class mapped_file {
   mapped_file(const mapped_file&) = delete;
   mapped_file& operator=(const mapped_file&) = delete;
   ~mapped_file() {
-    if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+    if (data_ && owned_) ::munmap(const_cast<std::byte*>(data_), size_);
     if (fd_ >= 0) ::close(fd_);
   }
 
@@ -65,7 +76,8 @@ class mapped_file {
   const std::byte* data() const noexcept { return data_; }
   std::size_t size() const noexcept { return size_; }
   const std::string& path() const noexcept { return path_; }
-  /// The open descriptor, for in-kernel copies (copy_file_range) and identity checks.
+  /// The open descriptor, for in-kernel copies (copy_file_range) and identity checks; -1 for a
+  /// view of memory.
   int fd() const noexcept { return fd_; }
 
  private:
@@ -74,12 +86,14 @@ class mapped_file {
     std::swap(fd_, o.fd_);
     std::swap(data_, o.data_);
     std::swap(size_, o.size_);
+    std::swap(owned_, o.owned_);
   }
 
   std::string path_;
   int fd_ = -1;
   const std::byte* data_ = nullptr;
   std::size_t size_ = 0;
+  bool owned_ = true;
 };
 
 }  // namespace fq::gguf
