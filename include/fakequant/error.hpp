@@ -33,24 +33,42 @@ enum class errc : int {
 /// Stable lower-case name of an error code, used in messages and JSON.
 constexpr std::string_view to_string(errc code) noexcept {
   switch (code) {
-    case errc::io_error: return "io_error";
-    case errc::not_found: return "not_found";
-    case errc::truncated: return "truncated";
-    case errc::bad_magic: return "bad_magic";
-    case errc::unsupported_version: return "unsupported_version";
-    case errc::big_endian: return "big_endian";
-    case errc::bad_value_type: return "bad_value_type";
-    case errc::type_mismatch: return "type_mismatch";
-    case errc::bad_key: return "bad_key";
-    case errc::bad_alignment: return "bad_alignment";
-    case errc::bad_tensor: return "bad_tensor";
-    case errc::size_overflow: return "size_overflow";
-    case errc::bad_layout: return "bad_layout";
-    case errc::limit_exceeded: return "limit_exceeded";
-    case errc::invalid_argument: return "invalid_argument";
-    case errc::same_file: return "same_file";
-    case errc::unsupported: return "unsupported";
-    case errc::numeric: return "numeric";
+    case errc::io_error:
+      return "io_error";
+    case errc::not_found:
+      return "not_found";
+    case errc::truncated:
+      return "truncated";
+    case errc::bad_magic:
+      return "bad_magic";
+    case errc::unsupported_version:
+      return "unsupported_version";
+    case errc::big_endian:
+      return "big_endian";
+    case errc::bad_value_type:
+      return "bad_value_type";
+    case errc::type_mismatch:
+      return "type_mismatch";
+    case errc::bad_key:
+      return "bad_key";
+    case errc::bad_alignment:
+      return "bad_alignment";
+    case errc::bad_tensor:
+      return "bad_tensor";
+    case errc::size_overflow:
+      return "size_overflow";
+    case errc::bad_layout:
+      return "bad_layout";
+    case errc::limit_exceeded:
+      return "limit_exceeded";
+    case errc::invalid_argument:
+      return "invalid_argument";
+    case errc::same_file:
+      return "same_file";
+    case errc::unsupported:
+      return "unsupported";
+    case errc::numeric:
+      return "numeric";
   }
   return "unknown";
 }
