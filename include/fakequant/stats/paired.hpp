@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: MIT
+// Paired reducers: every difference statistic of an original tensor `a` and its quantized copy `b`
+// in one pass, SIMD and multithreaded, with a result that does not depend on the thread count, the
+// chunking into threads or the instruction set.
+//
+// How the result is made independent of all three:
+// - Data is cut into blocks of `block_size` elements at fixed positions. Every per-block value is
+//   computed with the same 8 "virtual lanes" (element k of a group of 8 always goes to lane k),
+//   whatever the SIMD width, and lanes are combined in a fixed order.
+// - Block values go into exact accumulators (exact_sum), whose additions are associative, so the
+//   order of blocks and threads does not matter.
+// - Sums of a, b and |a-b| are exact: a block takes the SIMD path only when the exponents of its
+//   nonzero values span at most 20 binades, which makes every float64 addition in it exact (all
+//   values are multiples of the smallest one's unit, and 256 of them stay below 2^53 units).
+//   Other blocks (wide range, NaN, Inf) take the scalar path, which adds every term exactly.
+// - Products and relative differences are summed per lane with TwoSum (error-free), so the block
+//   sums carry an error near 2^-100 relative: the means are the exactly rounded value except
+//   within that distance of a rounding boundary; sums of squares (RMSE, SQNR, std) use plain
+//   per-lane float64 sums, a relative error below 2^-45.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <span>
+#include <thread>
+#include <vector>
+#include <xsimd/xsimd.hpp>
+
+#include "../config.hpp"
+#include "../error.hpp"
+#include "exact_sum.hpp"
+
+namespace fq::stats {
+
+/// Options of the paired reducer.
+struct paired_options {
+  double epsilon = 1e-8;      ///< ε of the relative difference |a-b| / (|a| + ε)
+  unsigned threads = 0;       ///< 0: std::thread::hardware_concurrency()
+  bool force_scalar = false;  ///< take the scalar (exact) path everywhere: the tests' oracle
+};
+
+/// Difference statistics of a pair of equally long float arrays. Pairs where either side is NaN
+/// or Inf are counted (nan_*, inf_*, changed) but left out of every other statistic, whose
+/// denominators are `finite_pairs`. Undefined values (a mean of nothing, the cosine of a zero
+/// vector) are NaN; the SQNR of identical arrays is +Inf.
+struct paired_stats {
+  double epsilon = 1e-8;
+  std::uint64_t count = 0;         ///< pairs
+  std::uint64_t finite_pairs = 0;  ///< pairs with both sides finite
+  std::uint64_t changed = 0;       ///< pairs whose bit patterns differ
+  std::uint64_t nan_a = 0, nan_b = 0, inf_a = 0, inf_b = 0;
+  std::uint64_t sign_flips = 0;          ///< both nonzero, opposite signs
+  std::uint64_t flushed_to_zero = 0;     ///< a nonzero, b zero (either sign)
+  double max_abs_diff = 0;               ///< max |a-b| (each rounded to float64)
+  std::uint64_t max_abs_diff_index = 0;  ///< first index where it occurs
+  double mean_abs_diff = std::numeric_limits<double>::quiet_NaN();
+  double max_rel_diff = 0;  ///< max |a-b| / (|a| + ε)
+  std::uint64_t max_rel_diff_index = 0;
+  double mean_rel_diff = std::numeric_limits<double>::quiet_NaN();
+  double rmse = std::numeric_limits<double>::quiet_NaN();
+  double sqnr_db = std::numeric_limits<double>::quiet_NaN();  ///< 10 log10(Σa² / Σ(a-b)²)
+  double cosine = std::numeric_limits<double>::quiet_NaN();
+  double sum_a = 0, sum_b = 0;  ///< exact sums over the finite pairs, rounded once
+  double sum_sq_a = 0, sum_sq_b = 0, sum_sq_diff = 0, dot = 0;
+};
+
+namespace detail {
+
+inline constexpr std::size_t block_size = 256;
+inline constexpr std::size_t virtual_lanes = 8;
+
+/// Partial result of a range of blocks; merged in index order.
+struct paired_partial {
+  exact_sum s_a, s_b, s_absd, s_rel, s_aa, s_bb, s_dd, s_ab;
+  std::uint64_t count = 0, finite = 0, changed = 0, nan_a = 0, nan_b = 0, inf_a = 0, inf_b = 0,
+                flips = 0, flushed = 0;
+  double max_d = -1, max_r = -1;  // -1: none yet
+  std::uint64_t max_d_index = 0, max_r_index = 0;
+
+  void take_max_d(double v, std::uint64_t i) noexcept {
+    if (v > max_d || (v == max_d && i < max_d_index)) max_d = v, max_d_index = i;
+  }
+  void take_max_r(double v, std::uint64_t i) noexcept {
+    if (v > max_r || (v == max_r && i < max_r_index)) max_r = v, max_r_index = i;
+  }
+  void merge(const paired_partial& o) noexcept {
+    s_a.add(o.s_a), s_b.add(o.s_b), s_absd.add(o.s_absd), s_rel.add(o.s_rel);
+    s_aa.add(o.s_aa), s_bb.add(o.s_bb), s_dd.add(o.s_dd), s_ab.add(o.s_ab);
+    count += o.count, finite += o.finite, changed += o.changed;
+    nan_a += o.nan_a, nan_b += o.nan_b, inf_a += o.inf_a, inf_b += o.inf_b;
+    flips += o.flips, flushed += o.flushed;
+    if (o.max_d >= 0) take_max_d(o.max_d, o.max_d_index);
+    if (o.max_r >= 0) take_max_r(o.max_r, o.max_r_index);
+  }
+};
+
+FQ_FORCE_INLINE std::uint32_t bits_of(float x) noexcept { return std::bit_cast<std::uint32_t>(x); }
+
+/// The scalar path: every statistic of one pair, every sum exact. Also the tests' oracle.
+FQ_FORCE_INLINE void scalar_pair(paired_partial& p, float fa, float fb, std::uint64_t index,
+                                 double eps) noexcept {
+  const std::uint32_t ua = bits_of(fa), ub = bits_of(fb);
+  const std::uint32_t xa = ua & 0x7FFFFFFFu, xb = ub & 0x7FFFFFFFu;
+  ++p.count;
+  p.changed += ua != ub;
+  p.nan_a += xa > 0x7F800000u, p.nan_b += xb > 0x7F800000u;
+  p.inf_a += xa == 0x7F800000u, p.inf_b += xb == 0x7F800000u;
+  if (xa >= 0x7F800000u || xb >= 0x7F800000u) return;
+  ++p.finite;
+  p.flips += xa != 0 && xb != 0 && ((ua ^ ub) >> 31) != 0;
+  p.flushed += xa != 0 && xb == 0;
+  const double a = fa, b = fb;
+  p.s_a.add(a);
+  p.s_b.add(b);
+  double d, err;
+  two_sum(a, -b, d, err);  // a - b == d + err exactly
+  const double ad = std::fabs(d);
+  p.s_absd.add(ad);
+  p.s_absd.add(d < 0 ? -err : err);  // |d + err| == |d| ± err, as |err| <= ulp(d)/2
+  p.take_max_d(ad, index);
+  const double r = ad / (std::fabs(a) + eps);
+  p.s_rel.add(r);
+  p.take_max_r(r, index);
+  // float32 products are exact in float64.
+  p.s_aa.add(a * a);
+  p.s_bb.add(b * b);
+  p.s_ab.add(a * b);
+  p.s_dd.add(a * a);  // (a-b)^2 exactly, as a² - 2ab + b²
+  p.s_dd.add(b * b);
+  p.s_dd.add(-2 * (a * b));
+}
+
+/// Sum of the 8 lanes in a fixed order.
+FQ_FORCE_INLINE double lane_sum(const double* v) noexcept {
+  return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+}
+
+/// TwoSum lanes (s, e) folded into one (s, e) pair in a fixed order, the folding errors into e.
+FQ_FORCE_INLINE void fold_two_sum(const double* s, const double* e, double& out_s,
+                                  double& out_e) noexcept {
+  double acc = s[0], err = e[0];
+  for (std::size_t k = 1; k < virtual_lanes; ++k) {
+    double t, r;
+    two_sum(acc, s[k], t, r);
+    acc = t;
+    err += r + e[k];
+  }
+  out_s = acc;
+  out_e = err;
+}
+
+/// One block on the SIMD path. `da`, `db`: the block as float64 (aligned).
+template <class Arch>
+void simd_block(paired_partial& p, const double* da, const double* db, std::uint64_t index0,
+                double eps) noexcept {
+  using batch = xsimd::batch<double, Arch>;
+  constexpr std::size_t w = batch::size;
+  static_assert(virtual_lanes % w == 0, "SIMD width must divide the virtual lane count");
+  constexpr std::size_t regs = virtual_lanes / w;
+  constexpr std::size_t n = block_size;
+  alignas(64) double lanes[6][virtual_lanes];
+
+  // a, b, |a-b| and max |a-b|: exact here (see the header comment), so the lane order is free.
+  {
+    batch sa[regs], sb[regs], sd[regs], md[regs];
+    for (std::size_t r = 0; r < regs; ++r) sa[r] = sb[r] = sd[r] = md[r] = batch(0.0);
+    for (std::size_t i = 0; i < n; i += virtual_lanes)
+      for (std::size_t r = 0; r < regs; ++r) {
+        const batch a = batch::load_aligned(da + i + r * w),
+                    b = batch::load_aligned(db + i + r * w);
+        const batch d = xsimd::abs(a - b);
+        sa[r] += a, sb[r] += b, sd[r] += d;
+        md[r] = xsimd::max(md[r], d);
+      }
+    for (std::size_t r = 0; r < regs; ++r) {
+      sa[r].store_aligned(lanes[0] + r * w), sb[r].store_aligned(lanes[1] + r * w);
+      sd[r].store_aligned(lanes[2] + r * w), md[r].store_aligned(lanes[3] + r * w);
+    }
+    p.s_a.add(lane_sum(lanes[0]));
+    p.s_b.add(lane_sum(lanes[1]));
+    p.s_absd.add(lane_sum(lanes[2]));
+    const double bmax = *std::max_element(lanes[3], lanes[3] + virtual_lanes);
+    if (bmax > p.max_d)  // find where it first occurs: rare once the maximum has settled
+      for (std::size_t i = 0; i < n; ++i)
+        if (std::fabs(da[i] - db[i]) == bmax) {
+          p.take_max_d(bmax, index0 + i);
+          break;
+        }
+  }
+  // Sums of squares: plain per-lane sums (relative error < 2^-45), fixed lane order.
+  {
+    batch aa[regs], bb[regs], dd[regs];
+    for (std::size_t r = 0; r < regs; ++r) aa[r] = bb[r] = dd[r] = batch(0.0);
+    for (std::size_t i = 0; i < n; i += virtual_lanes)
+      for (std::size_t r = 0; r < regs; ++r) {
+        const batch a = batch::load_aligned(da + i + r * w),
+                    b = batch::load_aligned(db + i + r * w);
+        const batch d = a - b;
+        aa[r] += a * a, bb[r] += b * b, dd[r] += d * d;
+      }
+    for (std::size_t r = 0; r < regs; ++r) {
+      aa[r].store_aligned(lanes[0] + r * w), bb[r].store_aligned(lanes[1] + r * w);
+      dd[r].store_aligned(lanes[2] + r * w);
+    }
+    p.s_aa.add(lane_sum(lanes[0]));
+    p.s_bb.add(lane_sum(lanes[1]));
+    p.s_dd.add(lane_sum(lanes[2]));
+  }
+  // Σab with TwoSum lanes: it may cancel, and the cosine needs it to 1e-12.
+  {
+    batch s[regs], e[regs];
+    for (std::size_t r = 0; r < regs; ++r) s[r] = e[r] = batch(0.0);
+    for (std::size_t i = 0; i < n; i += virtual_lanes)
+      for (std::size_t r = 0; r < regs; ++r) {
+        const batch x = batch::load_aligned(da + i + r * w) * batch::load_aligned(db + i + r * w);
+        const batch t = s[r] + x, bp = t - s[r];
+        e[r] += (s[r] - (t - bp)) + (x - bp);
+        s[r] = t;
+      }
+    for (std::size_t r = 0; r < regs; ++r)
+      s[r].store_aligned(lanes[0] + r * w), e[r].store_aligned(lanes[1] + r * w);
+    double fs, fe;
+    fold_two_sum(lanes[0], lanes[1], fs, fe);
+    p.s_ab.add(fs);
+    p.s_ab.add(fe);
+  }
+  // Relative differences: TwoSum lanes, and their maximum.
+  {
+    const batch ve(eps);
+    batch s[regs], e[regs], mr[regs];
+    for (std::size_t r = 0; r < regs; ++r) s[r] = e[r] = mr[r] = batch(0.0);
+    for (std::size_t i = 0; i < n; i += virtual_lanes)
+      for (std::size_t r = 0; r < regs; ++r) {
+        const batch a = batch::load_aligned(da + i + r * w),
+                    b = batch::load_aligned(db + i + r * w);
+        const batch x = xsimd::abs(a - b) / (xsimd::abs(a) + ve);
+        mr[r] = xsimd::max(mr[r], x);
+        const batch t = s[r] + x, bp = t - s[r];
+        e[r] += (s[r] - (t - bp)) + (x - bp);
+        s[r] = t;
+      }
+    for (std::size_t r = 0; r < regs; ++r) {
+      s[r].store_aligned(lanes[0] + r * w), e[r].store_aligned(lanes[1] + r * w);
+      mr[r].store_aligned(lanes[2] + r * w);
+    }
+    double fs, fe;
+    fold_two_sum(lanes[0], lanes[1], fs, fe);
+    p.s_rel.add(fs);
+    p.s_rel.add(fe);
+    const double bmax = *std::max_element(lanes[2], lanes[2] + virtual_lanes);
+    if (bmax > p.max_r)
+      for (std::size_t i = 0; i < n; ++i)
+        if (std::fabs(da[i] - db[i]) / (std::fabs(da[i]) + eps) == bmax) {
+          p.take_max_r(bmax, index0 + i);
+          break;
+        }
+  }
+}
+
+/// Blocks [first, last) of a and b (indices relative to the arrays; `base` is the global index of
+/// element 0), plus the tail after the last whole block when `tail` is set.
+template <class Arch>
+void reduce_range(paired_partial& p, const float* a, const float* b, std::size_t first,
+                  std::size_t last, std::uint64_t base, const paired_options& o) noexcept {
+  alignas(64) double da[block_size], db[block_size];
+  const double eps = o.epsilon;
+  for (std::size_t i0 = first; i0 < last; i0 += block_size) {
+    const std::size_t len = std::min(block_size, last - i0);
+    bool fast = !o.force_scalar && len == block_size;
+    std::uint32_t changed = 0, flips = 0, flushed = 0;
+    if (fast) {
+      // Range and finiteness check, and the bit-pattern counts, in one integer pass.
+      std::uint32_t hi = 0, lo = 0x7FFFFFFFu;
+      for (std::size_t k = 0; k < block_size; ++k) {
+        const std::uint32_t ua = bits_of(a[i0 + k]), ub = bits_of(b[i0 + k]);
+        const std::uint32_t xa = ua & 0x7FFFFFFFu, xb = ub & 0x7FFFFFFFu;
+        hi = std::max(hi, std::max(xa, xb));
+        lo = std::min(lo, std::min(xa ? xa : 0x7FFFFFFFu, xb ? xb : 0x7FFFFFFFu));
+        changed += ua != ub;
+        flips += (xa != 0) & (xb != 0) & ((ua ^ ub) >> 31);
+        flushed += (xa != 0) & (xb == 0);
+      }
+      const int e_hi = static_cast<int>(hi >> 23), e_lo = std::max(static_cast<int>(lo >> 23), 1);
+      fast = hi < 0x7F800000u && e_hi - e_lo <= 20;
+    }
+    if (!fast) {
+      for (std::size_t k = 0; k < len; ++k)
+        scalar_pair(p, a[i0 + k], b[i0 + k], base + i0 + k, eps);
+      continue;
+    }
+    p.count += block_size, p.finite += block_size;
+    p.changed += changed, p.flips += flips, p.flushed += flushed;
+    for (std::size_t k = 0; k < block_size; ++k) da[k] = a[i0 + k], db[k] = b[i0 + k];
+    simd_block<Arch>(p, da, db, base + i0, eps);
+  }
+}
+
+inline unsigned thread_count(unsigned requested, std::size_t n) noexcept {
+  unsigned t = requested ? requested : std::max(1u, std::thread::hardware_concurrency());
+  // Below ~1 Mi elements per thread, starting threads costs more than it saves.
+  const std::size_t useful = std::max<std::size_t>(1, n / (std::size_t{1} << 20));
+  return static_cast<unsigned>(std::min<std::size_t>(t, useful));
+}
+
+}  // namespace detail
+
+/// Streams consecutive chunks of (a, b) through the paired reducer. Results depend only on the
+/// data and on the chunk boundaries (keep chunks a multiple of 256 elements, or use one chunk).
+///
+///     fq::stats::paired_reducer r({.epsilon = 1e-8});
+///     r.update(original_row, quantized_row);   // as many times as needed
+///     fq::stats::paired_stats s = r.result();
+class paired_reducer {
+ public:
+  explicit paired_reducer(paired_options o = {}) : opt_(o) {}
+
+  /// Adds the pairs (a[i], b[i]); throws fq::error when the lengths differ.
+  template <class Arch = xsimd::default_arch>
+  void update(std::span<const float> a, std::span<const float> b) {
+    if (a.size() != b.size())
+      throw error(errc::invalid_argument, "",
+                  "paired arrays differ in length (" + std::to_string(a.size()) + " and " +
+                      std::to_string(b.size()) + ")");
+    const std::size_t n = a.size();
+    const unsigned t = detail::thread_count(opt_.threads, n);
+    if (t <= 1) {
+      detail::reduce_range<Arch>(acc_, a.data(), b.data(), 0, n, offset_, opt_);
+    } else {
+      const std::size_t blocks = (n + detail::block_size - 1) / detail::block_size;
+      std::vector<detail::paired_partial> parts(t);
+      std::vector<std::thread> pool;
+      for (unsigned k = 0; k < t; ++k) {
+        const std::size_t first = blocks * k / t * detail::block_size;
+        const std::size_t last = std::min(n, blocks * (k + 1) / t * detail::block_size);
+        pool.emplace_back([&, k, first, last] {
+          detail::reduce_range<Arch>(parts[k], a.data(), b.data(), first, last, offset_, opt_);
+        });
+      }
+      for (auto& th : pool) th.join();
+      for (const auto& part : parts) acc_.merge(part);  // fixed order
+    }
+    offset_ += n;
+  }
+
+  /// The statistics of everything added so far.
+  paired_stats result() const {
+    paired_stats s;
+    const auto& p = acc_;
+    s.epsilon = opt_.epsilon;
+    s.count = p.count, s.finite_pairs = p.finite, s.changed = p.changed;
+    s.nan_a = p.nan_a, s.nan_b = p.nan_b, s.inf_a = p.inf_a, s.inf_b = p.inf_b;
+    s.sign_flips = p.flips, s.flushed_to_zero = p.flushed;
+    s.sum_a = p.s_a.value(), s.sum_b = p.s_b.value();
+    s.sum_sq_a = p.s_aa.value(), s.sum_sq_b = p.s_bb.value(), s.sum_sq_diff = p.s_dd.value();
+    s.dot = p.s_ab.value();
+    if (p.finite == 0) return s;
+    s.max_abs_diff = p.max_d, s.max_abs_diff_index = p.max_d_index;
+    s.max_rel_diff = p.max_r, s.max_rel_diff_index = p.max_r_index;
+    s.mean_abs_diff = exact_mean(p.s_absd, p.finite);
+    s.mean_rel_diff = exact_mean(p.s_rel, p.finite);
+    s.rmse = std::sqrt(s.sum_sq_diff / static_cast<double>(p.finite));
+    s.sqnr_db = s.sum_sq_diff == 0 ? (s.sum_sq_a == 0 ? std::numeric_limits<double>::quiet_NaN()
+                                                      : std::numeric_limits<double>::infinity())
+                                   : 10 * std::log10(s.sum_sq_a / s.sum_sq_diff);
+    if (s.sum_sq_a > 0 && s.sum_sq_b > 0)
+      s.cosine = s.dot / (std::sqrt(s.sum_sq_a) * std::sqrt(s.sum_sq_b));
+    return s;
+  }
+
+ private:
+  paired_options opt_;
+  detail::paired_partial acc_;
+  std::uint64_t offset_ = 0;
+};
+
+/// All paired statistics of `a` (original) against `b` (quantized) in one call.
+template <class Arch = xsimd::default_arch>
+paired_stats compare(std::span<const float> a, std::span<const float> b,
+                     const paired_options& o = {}) {
+  paired_reducer r(o);
+  r.update<Arch>(a, b);
+  return r.result();
+}
+
+}  // namespace fq::stats

@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: MIT
+// The exact accumulator and the paired reducer on adversarial inputs: exactness of sums and means,
+// agreement of the SIMD path with the scalar oracle, independence of the thread count.
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <fakequant/stats/paired.hpp>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "support.hpp"
+
+namespace st = fq::stats;
+
+namespace {
+
+constexpr double inf = std::numeric_limits<double>::infinity();
+
+bool same_bits(double x, double y) {
+  return std::bit_cast<std::uint64_t>(x) == std::bit_cast<std::uint64_t>(y);
+}
+
+bool close(double got, double want, double rel = 1e-12) {
+  if (std::isnan(want)) return std::isnan(got);
+  if (std::isinf(want)) return got == want;
+  return std::fabs(got - want) <= rel * std::fabs(want) + 1e-300;
+}
+
+// Values log-uniform over [lo, hi] with random signs.
+std::vector<float> wide(std::size_t n, double lo, double hi, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> e(std::log(lo), std::log(hi));
+  std::vector<float> v(n);
+  for (auto& x : v) x = static_cast<float>((rng() & 1 ? 1 : -1) * std::exp(e(rng)));
+  return v;
+}
+
+// Student-t-like weights and a crude 4-bit-ish quantization of them.
+void weights(std::size_t n, std::mt19937_64& rng, std::vector<float>& a, std::vector<float>& b) {
+  std::student_t_distribution<float> t(5);
+  a.resize(n), b.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    a[i] = 0.02f * t(rng);
+    b[i] = std::round(a[i] * 400.0f) / 400.0f;
+  }
+}
+
+// Every field equal bit for bit.
+void check_identical(const st::paired_stats& x, const st::paired_stats& y) {
+  CHECK(x.count == y.count);
+  CHECK(x.finite_pairs == y.finite_pairs);
+  CHECK(x.changed == y.changed);
+  CHECK(x.nan_a == y.nan_a);
+  CHECK(x.nan_b == y.nan_b);
+  CHECK(x.inf_a == y.inf_a);
+  CHECK(x.inf_b == y.inf_b);
+  CHECK(x.sign_flips == y.sign_flips);
+  CHECK(x.flushed_to_zero == y.flushed_to_zero);
+  CHECK(x.max_abs_diff_index == y.max_abs_diff_index);
+  CHECK(x.max_rel_diff_index == y.max_rel_diff_index);
+  for (auto [p, q] : {std::pair{x.max_abs_diff, y.max_abs_diff},
+                      {x.mean_abs_diff, y.mean_abs_diff},
+                      {x.max_rel_diff, y.max_rel_diff},
+                      {x.mean_rel_diff, y.mean_rel_diff},
+                      {x.rmse, y.rmse},
+                      {x.sqnr_db, y.sqnr_db},
+                      {x.cosine, y.cosine},
+                      {x.sum_a, y.sum_a},
+                      {x.sum_b, y.sum_b},
+                      {x.sum_sq_a, y.sum_sq_a},
+                      {x.sum_sq_b, y.sum_sq_b},
+                      {x.sum_sq_diff, y.sum_sq_diff},
+                      {x.dot, y.dot}})
+    CHECK(same_bits(p, q));
+}
+
+// The SIMD path against the all-exact scalar oracle: exact fields bit for bit, the rest to 1e-12.
+void check_against_oracle(std::span<const float> a, std::span<const float> b) {
+  const auto fast = st::compare(a, b, {.threads = 1});
+  const auto slow = st::compare(a, b, {.threads = 1, .force_scalar = true});
+  CHECK(fast.count == slow.count);
+  CHECK(fast.finite_pairs == slow.finite_pairs);
+  CHECK(fast.changed == slow.changed);
+  CHECK(fast.sign_flips == slow.sign_flips);
+  CHECK(fast.flushed_to_zero == slow.flushed_to_zero);
+  CHECK(fast.nan_a + fast.inf_a == slow.nan_a + slow.inf_a);
+  CHECK(same_bits(fast.sum_a, slow.sum_a));
+  CHECK(same_bits(fast.sum_b, slow.sum_b));
+  CHECK(same_bits(fast.mean_abs_diff, slow.mean_abs_diff));
+  CHECK(same_bits(fast.max_abs_diff, slow.max_abs_diff));
+  CHECK(fast.max_abs_diff_index == slow.max_abs_diff_index);
+  CHECK(same_bits(fast.max_rel_diff, slow.max_rel_diff));
+  CHECK(fast.max_rel_diff_index == slow.max_rel_diff_index);
+  CHECK(same_bits(fast.mean_rel_diff, slow.mean_rel_diff));
+  CHECK(close(fast.rmse, slow.rmse));
+  CHECK(close(fast.sqnr_db, slow.sqnr_db));
+  CHECK(close(fast.cosine, slow.cosine));
+  CHECK(close(fast.sum_sq_a, slow.sum_sq_a));
+  CHECK(close(fast.sum_sq_diff, slow.sum_sq_diff));
+}
+
+}  // namespace
+
+TEST_CASE("stats: exact_sum is exact and rounds to nearest even") {
+  st::exact_sum s;
+  for (double x : {1e30, 1.0, -1e30}) s.add(x);
+  CHECK(s.value() == 1.0);
+
+  st::exact_sum t;  // 2^53 + 1 is a tie between 2^53 and 2^53 + 2: even wins
+  t.add(0x1p53);
+  t.add(1.0);
+  CHECK(t.value() == 0x1p53);
+  t.add(0x1p-1000);  // anything above the tie rounds up
+  CHECK(t.value() == 0x1p53 + 2);
+
+  st::exact_sum u;  // the smallest subnormals, and cancellation down to them
+  u.add(std::numeric_limits<double>::denorm_min());
+  u.add(std::numeric_limits<double>::max());
+  u.add(-std::numeric_limits<double>::max());
+  CHECK(u.value() == std::numeric_limits<double>::denorm_min());
+  u.add(std::numeric_limits<double>::max());
+  u.add(std::numeric_limits<double>::max());
+  CHECK(u.value() == inf);  // overflows only on rounding
+
+  // Order independence over a wide range: shuffled sums agree bit for bit, and a sum of x and -x
+  // pairs plus c is exactly c.
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> e(-300, 300);
+  std::vector<double> v(5000);
+  for (auto& x : v) x = (rng() & 1 ? 1 : -1) * std::pow(10.0, e(rng));
+  st::exact_sum fwd, rev, pairs;
+  for (double x : v) fwd.add(x), pairs.add(x), pairs.add(-x);
+  std::shuffle(v.begin(), v.end(), rng);
+  for (double x : v) rev.add(x);
+  CHECK(same_bits(fwd.value(), rev.value()));
+  pairs.add(0.1);
+  CHECK(pairs.value() == 0.1);
+  // Integers below 2^62 are exact in long double: an independent check of carries and signs.
+  st::exact_sum ints;
+  long double ref = 0;
+  std::uniform_int_distribution<std::int64_t> big(-(std::int64_t{1} << 52), std::int64_t{1} << 52);
+  for (int i = 0; i < 100000; ++i) {
+    const auto k = static_cast<double>(big(rng));
+    ints.add(k);
+    ref += k;
+  }
+  CHECK(ints.value() == static_cast<double>(ref));
+}
+
+TEST_CASE("stats: exact_mean is the exactly rounded quotient") {
+  st::exact_sum s;  // (2^53 + 1) / 3 = 3002399751580331 exactly; fl(fl(sum)/3) is not
+  s.add(0x1p53);
+  s.add(1.0);
+  CHECK(st::exact_mean(s, 3) == 3002399751580331.0);
+  st::exact_sum t;
+  t.add(1.0);
+  CHECK(st::exact_mean(t, 3) == 1.0 / 3.0);
+  CHECK(std::isnan(st::exact_mean(st::exact_sum{}, 0)));
+  // Random sums against long double division (exact enough to decide the rounding of these).
+  std::mt19937_64 rng(4);
+  for (int i = 0; i < 2000; ++i) {
+    st::exact_sum r;
+    const auto k = static_cast<double>(rng() >> 12);
+    r.add(k);
+    const std::uint64_t n = 1 + rng() % 1000;
+    const long double q = static_cast<long double>(k) / n;
+    CHECK(st::exact_mean(r, n) == static_cast<double>(q));
+  }
+}
+
+TEST_CASE("stats: paired statistics on small adversarial inputs") {
+  SUBCASE("cancellation [1e30, 1, -1e30]") {
+    const std::vector<float> a{1e30f, 1.0f, -1e30f}, b{1e30f, 0.0f, -1e30f};
+    const auto s = st::compare(a, b);
+    CHECK(s.count == 3);
+    CHECK(s.sum_a == 1.0);
+    CHECK(s.sum_b == 0.0);
+    CHECK(s.changed == 1);
+    CHECK(s.flushed_to_zero == 1);
+    CHECK(s.mean_abs_diff == 1.0 / 3.0);
+    CHECK(s.max_abs_diff == 1.0);
+    CHECK(s.max_abs_diff_index == 1);
+    CHECK(s.max_rel_diff == 1.0 / (1.0 + 1e-8));
+    CHECK(s.mean_rel_diff == (1.0 / (1.0 + 1e-8)) / 3.0);
+    // Σa² = 2e60 + 1 rounds to fl(2 * 1e30f²); Σab = Σa² - 1.
+    const double big = static_cast<double>(1e30f) * 1e30f;
+    CHECK(s.sum_sq_a == 2 * big);
+    CHECK(s.sum_sq_diff == 1.0);
+    CHECK(s.rmse == std::sqrt(1.0 / 3.0));
+    CHECK(close(s.cosine, 1.0));
+  }
+  SUBCASE("cancellation in the dot product") {
+    const std::vector<float> a{1e30f, 1.0f, -1e30f}, b{1e30f, 1.0f, 1e30f};
+    const auto s = st::compare(a, b);
+    CHECK(s.dot == 1.0);  // 1e60 + 1 - 1e60
+    CHECK(s.sign_flips == 1);
+    const double big = static_cast<double>(1e30f) * 1e30f;
+    CHECK(close(s.cosine, 1.0 / (2 * big)));
+  }
+  SUBCASE("all equal, all zero, empty") {
+    const std::vector<float> a(1000, 0.1f), z(1000, 0.0f);
+    const auto s = st::compare(a, a);
+    CHECK(s.changed == 0);
+    CHECK(s.mean_abs_diff == 0.0);
+    CHECK(s.rmse == 0.0);
+    CHECK(s.sqnr_db == inf);
+    CHECK(close(s.cosine, 1.0, 1e-15));
+    CHECK(s.sum_a == 1000 * static_cast<double>(0.1f));
+    const auto zz = st::compare(z, z);
+    CHECK(zz.changed == 0);
+    CHECK(std::isnan(zz.cosine));
+    CHECK(std::isnan(zz.sqnr_db));
+    CHECK(zz.mean_abs_diff == 0.0);
+    const auto e = st::compare(std::span<const float>{}, std::span<const float>{});
+    CHECK(e.count == 0);
+    CHECK(std::isnan(e.mean_abs_diff));
+    CHECK_THROWS_AS(st::compare(a, std::span<const float>(z).first(5)), fq::error);
+  }
+  SUBCASE("NaN and Inf are counted and left out") {
+    std::vector<float> a(300, 1.0f), b(300, 1.0f);
+    a[3] = std::numeric_limits<float>::quiet_NaN();
+    b[4] = std::numeric_limits<float>::infinity();
+    a[5] = -std::numeric_limits<float>::infinity();
+    b[5] = -std::numeric_limits<float>::infinity();
+    b[6] = 2.0f;
+    const auto s = st::compare(a, b);
+    CHECK(s.nan_a == 1);
+    CHECK(s.nan_b == 0);
+    CHECK(s.inf_a == 1);
+    CHECK(s.inf_b == 2);
+    CHECK(s.finite_pairs == 297);
+    CHECK(s.changed == 3);  // 3, 4 and 6; the two -Inf are identical
+    CHECK(s.max_abs_diff == 1.0);
+    CHECK(s.max_abs_diff_index == 6);
+    CHECK(s.mean_abs_diff == 1.0 / 297);
+    CHECK(s.sum_a == 297.0);
+  }
+  SUBCASE("subnormals") {
+    const float tiny = std::numeric_limits<float>::denorm_min();
+    std::vector<float> a(512), b(512, 0.0f);
+    for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i % 7) * tiny;
+    const auto s = st::compare(a, b);
+    double sum = 0;
+    for (float x : a) sum += x;  // exact: small multiples of 2^-149
+    CHECK(s.sum_a == sum);
+    CHECK(s.mean_abs_diff == sum / 512);
+    CHECK(s.flushed_to_zero == static_cast<std::uint64_t>(std::count_if(
+                                   a.begin(), a.end(), [](float x) { return x != 0; })));
+    check_against_oracle(a, b);
+  }
+}
+
+TEST_CASE("stats: the SIMD path equals the scalar oracle for every length and range") {
+  std::mt19937_64 rng(5);
+  for (std::size_t n : {0u, 1u, 7u, 8u, 9u, 255u, 256u, 257u, 1000u, 4099u}) {
+    INFO("n = " << n);
+    std::vector<float> a, b;
+    weights(n, rng, a, b);
+    check_against_oracle(a, b);
+    auto w = wide(n, 1e-30, 1e30, rng), v = w;
+    for (auto& x : v) x *= 1.0f + 1e-3f * static_cast<float>(rng() % 5);
+    check_against_oracle(w, v);
+  }
+}
+
+TEST_CASE("stats: results are bit-identical for 1, 2 and 4 threads") {
+  std::mt19937_64 rng(6);
+  std::vector<float> a, b;
+  weights((std::size_t{1} << 22) + 77, rng, a, b);
+  a[12345] = 1e-30f;  // one block on the scalar path
+  b[999999] = std::numeric_limits<float>::quiet_NaN();
+  const auto one = st::compare(a, b, {.threads = 1});
+  check_identical(one, st::compare(a, b, {.threads = 2}));
+  check_identical(one, st::compare(a, b, {.threads = 4}));
+  // Streaming in chunks that are multiples of the block gives the same result.
+  st::paired_reducer r({.threads = 2});
+  const std::span<const float> sa(a), sb(b);
+  for (std::size_t i = 0; i < a.size(); i += 256 * 1000) {
+    const std::size_t len = std::min<std::size_t>(256 * 1000, a.size() - i);
+    r.update(sa.subspan(i, len), sb.subspan(i, len));
+  }
+  check_identical(one, r.result());
+  CHECK(one.nan_b == 1);
+  CHECK(one.finite_pairs == a.size() - 1);
+}
+
+TEST_CASE("stats: 10^8 pairs, exact sums and thread independence") {
+  const std::size_t n = 100'000'000;
+  std::vector<float> a(n), b(n);
+  // Pairs (x, -x) make the exact sum of a zero; a naive float64 sum is not.
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1000.0f, 1000.0f);
+  for (std::size_t i = 0; i < n; i += 2) {
+    a[i] = u(rng);
+    a[i + 1] = -a[i];
+    b[i] = a[i] + 1.0f / 1024;
+    b[i + 1] = a[i + 1];
+  }
+  a[n / 2] = 1e-3f;  // + 1e-3 after everything cancels
+  a[n / 2 + 1] = 0;
+  const auto one = st::compare(a, b, {.threads = 1});
+  CHECK(one.sum_a == static_cast<double>(1e-3f));
+  CHECK(one.count == n);
+  const auto four = st::compare(a, b, {.threads = 4});
+  check_identical(one, four);
+  check_identical(one, st::compare(a, b, {.threads = 2}));
+}
