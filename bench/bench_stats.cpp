@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT
+// The paired reducer against a plain read-only SIMD pass over the same two 64 MiB arrays, and
+// quantiles by selection against a full sort. The target: reducer time ≤ 2× the plain pass
+// (ratio ≥ 0.5), with the same thread count.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <fakequant/stats/distribution.hpp>
+#include <fakequant/stats/paired.hpp>
+#include <random>
+#include <thread>
+#include <vector>
+#include <xsimd/xsimd.hpp>
+
+namespace {
+
+constexpr std::size_t n = (std::size_t{64} << 20) / sizeof(float);  // 64 MiB per array
+
+struct data {
+  std::vector<float> a, b;
+  data() : a(n), b(n) {
+    std::mt19937_64 rng(1);
+    std::student_t_distribution<float> t(5);
+    for (std::size_t i = 0; i < n; ++i) {
+      a[i] = 0.02f * t(rng);
+      b[i] = std::round(a[i] * 400.0f) / 400.0f;
+    }
+  }
+};
+const data& shared() {
+  static const data d;
+  return d;
+}
+
+// Sum of both arrays with float SIMD accumulators: the memory-speed baseline.
+float plain_sum(const float* a, const float* b, std::size_t len) {
+  using batch = xsimd::batch<float>;
+  batch s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
+  std::size_t i = 0;
+  for (; i + 2 * batch::size <= len; i += 2 * batch::size) {
+    s0 += batch::load_unaligned(a + i);
+    s1 += batch::load_unaligned(b + i);
+    s2 += batch::load_unaligned(a + i + batch::size);
+    s3 += batch::load_unaligned(b + i + batch::size);
+  }
+  float s = xsimd::hadd((s0 + s1) + (s2 + s3));
+  for (; i < len; ++i) s += a[i] + b[i];
+  return s;
+}
+
+void bm_plain_read(benchmark::State& st) {
+  const auto& d = shared();
+  const auto threads = static_cast<unsigned>(st.range(0));
+  for (auto _ : st) {
+    std::vector<float> part(threads);
+    std::vector<std::thread> pool;
+    for (unsigned k = 0; k < threads; ++k)
+      pool.emplace_back([&, k] {
+        const std::size_t f = n * k / threads, l = n * (k + 1) / threads;
+        part[k] = plain_sum(d.a.data() + f, d.b.data() + f, l - f);
+      });
+    for (auto& t : pool) t.join();
+    benchmark::DoNotOptimize(part);
+  }
+  st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations() * 2 * n * sizeof(float)));
+  st.SetLabel(xsimd::default_arch::name());
+}
+
+void bm_paired(benchmark::State& st) {
+  const auto& d = shared();
+  const auto threads = static_cast<unsigned>(st.range(0));
+  for (auto _ : st) {
+    auto s = fq::stats::compare(d.a, d.b, {.threads = threads});
+    benchmark::DoNotOptimize(s);
+  }
+  st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations() * 2 * n * sizeof(float)));
+  st.SetLabel(xsimd::default_arch::name());
+}
+
+void bm_quantiles_select(benchmark::State& st) {
+  const auto& d = shared();
+  const std::size_t len = static_cast<std::size_t>(st.range(0));
+  const std::span<const float> x(d.a.data(), len);
+  for (auto _ : st) {
+    auto q = fq::stats::quantiles(x, fq::stats::default_probabilities);
+    benchmark::DoNotOptimize(q);
+  }
+  st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations() * len));
+}
+
+void bm_quantiles_full_sort(benchmark::State& st) {
+  const auto& d = shared();
+  const std::size_t len = static_cast<std::size_t>(st.range(0));
+  for (auto _ : st) {
+    std::vector<float> c(d.a.begin(), d.a.begin() + static_cast<std::ptrdiff_t>(len));
+    std::sort(c.begin(), c.end());
+    benchmark::DoNotOptimize(c.data());
+  }
+  st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations() * len));
+}
+
+}  // namespace
+
+BENCHMARK(bm_plain_read)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_paired)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_quantiles_select)->Arg(1 << 24)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_quantiles_full_sort)->Arg(1 << 24)->Unit(benchmark::kMillisecond)->UseRealTime();
