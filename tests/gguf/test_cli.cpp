@@ -50,7 +50,7 @@ TEST_CASE("cli inspect: text output shortens long arrays") {
   CHECK(r.out.find("GGUF v3, alignment 32") != std::string::npos);
 }
 
-TEST_CASE("cli: usage errors exit 2; bad files exit 1 with one line naming the file") {
+TEST_CASE("cli: usage errors exit 2 - bad files exit 1 with one line naming the file") {
   fq_test::temp_dir dir;
   CHECK(fq_test::run_program({}).status == 2);
   CHECK(fq_test::run_program({"frobnicate"}).status == 2);
@@ -79,7 +79,7 @@ TEST_CASE("cli: usage errors exit 2; bad files exit 1 with one line naming the f
     CHECK(std::count(r->err.begin(), r->err.end(), '\n') == 1);
 }
 
-TEST_CASE("cli copy: byte-identical output; missing output folder is an error") {
+TEST_CASE("cli copy: byte-identical output - missing output folder is an error") {
   fq_test::temp_dir dir;
   const auto p = sample(dir);
   const auto r = fq_test::run_program({"copy", p.string(), (dir / "c.gguf").string()});

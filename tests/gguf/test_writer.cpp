@@ -50,7 +50,7 @@ bool leftovers(const fs::path& dir) {
 
 }  // namespace
 
-TEST_CASE("gguf writer: replace, add and remove tensors; change metadata") {
+TEST_CASE("gguf writer: replace, add and remove tensors - change metadata") {
   fq_test::temp_dir dir;
   std::vector<std::vector<float>> data;
   const auto in = small_model(dir, data);

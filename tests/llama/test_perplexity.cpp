@@ -76,7 +76,7 @@ TEST_CASE("llama perplexity: kq block-quantized models within 0.1 % of llama.cpp
   }
 }
 
-TEST_CASE("llama perplexity: f32 activations keep weight rounding apart; results repeat exactly") {
+TEST_CASE("llama perplexity: f32 activations keep weight rounding apart - results repeat exactly") {
   const auto model = fq_test::require_shared("testdata/models/tl-mini-f32.gguf");
   if (model.empty()) return;
   const auto ids =
