@@ -9,8 +9,8 @@
 //   whatever the SIMD width, and lanes are combined in a fixed order.
 // - Block values go into exact accumulators (exact_sum), whose additions are associative, so the
 //   order of blocks and threads does not matter.
-// - Sums of a, b and |a-b| are exact: a block takes the SIMD path only when the exponents of its
-//   nonzero values span at most 20 binades, which makes every float64 addition in it exact (all
+// - Σ|a-b| is exact: a block takes the SIMD path only when the exponents of its nonzero values
+//   span at most 20 binades, which makes a-b and every float64 addition of |a-b| in it exact (all
 //   values are multiples of the smallest one's unit, and 256 of them stay below 2^53 units).
 //   Other blocks (wide range, NaN, Inf) take the scalar path, which adds every term exactly.
 // - Products and relative differences are summed per lane with TwoSum (error-free), so the block
@@ -65,7 +65,6 @@ struct paired_stats {
   double rmse = std::numeric_limits<double>::quiet_NaN();
   double sqnr_db = std::numeric_limits<double>::quiet_NaN();  ///< 10 log10(Σa² / Σ(a-b)²)
   double cosine = std::numeric_limits<double>::quiet_NaN();
-  double sum_a = 0, sum_b = 0;  ///< exact sums over the finite pairs, rounded once
   double sum_sq_a = 0, sum_sq_b = 0, sum_sq_diff = 0, dot = 0;
 };
 
@@ -76,7 +75,7 @@ inline constexpr std::size_t virtual_lanes = 8;
 
 /// Partial result of a range of blocks; merged in index order.
 struct paired_partial {
-  exact_sum s_a, s_b, s_absd, s_rel, s_aa, s_bb, s_dd, s_ab;
+  exact_sum s_absd, s_rel, s_aa, s_bb, s_dd, s_ab;
   std::uint64_t count = 0, finite = 0, changed = 0, nan_a = 0, nan_b = 0, inf_a = 0, inf_b = 0,
                 flips = 0, flushed = 0;
   double max_d = -1, max_r = -1;  // -1: none yet
@@ -89,7 +88,7 @@ struct paired_partial {
     if (v > max_r || (v == max_r && i < max_r_index)) max_r = v, max_r_index = i;
   }
   void merge(const paired_partial& o) noexcept {
-    s_a.add(o.s_a), s_b.add(o.s_b), s_absd.add(o.s_absd), s_rel.add(o.s_rel);
+    s_absd.add(o.s_absd), s_rel.add(o.s_rel);
     s_aa.add(o.s_aa), s_bb.add(o.s_bb), s_dd.add(o.s_dd), s_ab.add(o.s_ab);
     count += o.count, finite += o.finite, changed += o.changed;
     nan_a += o.nan_a, nan_b += o.nan_b, inf_a += o.inf_a, inf_b += o.inf_b;
@@ -115,8 +114,6 @@ FQ_FORCE_INLINE void scalar_pair(paired_partial& p, float fa, float fb, std::uin
   p.flips += xa != 0 && xb != 0 && ((ua ^ ub) >> 31) != 0;
   p.flushed += xa != 0 && xb == 0;
   const double a = fa, b = fb;
-  p.s_a.add(a);
-  p.s_b.add(b);
   double d, err;
   two_sum(a, -b, d, err);  // a - b == d + err exactly
   const double ad = std::fabs(d);
@@ -154,105 +151,128 @@ FQ_FORCE_INLINE void fold_two_sum(const double* s, const double* e, double& out_
   out_e = err;
 }
 
-/// One block on the SIMD path. `da`, `db`: the block as float64 (aligned).
+/// Integer pre-scan of one block on float lanes: the bit-pattern counts, and the largest and the
+/// smallest nonzero magnitude (as float bits) that decide whether the block may take the fast path.
 template <class Arch>
-void simd_block(paired_partial& p, const double* da, const double* db, std::uint64_t index0,
+FQ_FORCE_INLINE void prescan(const float* a, const float* b, std::uint32_t& hi, std::uint32_t& lo,
+                             std::uint32_t& changed, std::uint32_t& flips,
+                             std::uint32_t& flushed) noexcept {
+  using f32 = xsimd::batch<float, Arch>;
+  using i32 = xsimd::batch<std::int32_t, Arch>;
+  constexpr std::size_t w = f32::size;
+  const i32 magnitude(0x7FFFFFFF), one(1), zero(0);
+  i32 n_changed(0), n_flips(0), n_flushed(0);
+  f32 vmax(0.0f), vmin(std::numeric_limits<float>::max());
+  for (std::size_t i = 0; i < block_size; i += w) {
+    const i32 ua = xsimd::bitwise_cast<i32>(f32::load_unaligned(a + i));
+    const i32 ub = xsimd::bitwise_cast<i32>(f32::load_unaligned(b + i));
+    const i32 xa = ua & magnitude, xb = ub & magnitude;
+    n_changed += xsimd::select(ua != ub, one, zero);
+    const auto nz_a = xa != zero, z_b = xb == zero;
+    n_flushed += xsimd::select(nz_a && z_b, one, zero);
+    n_flips += xsimd::select(nz_a && !z_b && ((ua ^ ub) < zero), one, zero);
+    vmax = xsimd::max(vmax, xsimd::max(xsimd::bitwise_cast<f32>(xa), xsimd::bitwise_cast<f32>(xb)));
+    // Magnitude bits minus one: zero becomes a NaN pattern, which x86 min (returning its second
+    // operand when either is NaN) skips; elsewhere the NaN spreads and sends the block to the
+    // scalar path, which is slower but still right. A power of two drops one binade: safe.
+    vmin = xsimd::min(xsimd::bitwise_cast<f32>(xa - one), vmin);
+    vmin = xsimd::min(xsimd::bitwise_cast<f32>(xb - one), vmin);
+  }
+  alignas(64) std::int32_t c[3][w];
+  alignas(64) float m[2][w];
+  n_changed.store_aligned(c[0]), n_flips.store_aligned(c[1]), n_flushed.store_aligned(c[2]);
+  vmax.store_aligned(m[0]), vmin.store_aligned(m[1]);
+  hi = 0, lo = 0x7FFFFFFFu;
+  for (std::size_t k = 0; k < w; ++k) {
+    changed += static_cast<std::uint32_t>(c[0][k]);
+    flips += static_cast<std::uint32_t>(c[1][k]);
+    flushed += static_cast<std::uint32_t>(c[2][k]);
+    hi = std::max(hi, bits_of(m[0][k]));
+    lo = std::min(lo, bits_of(m[1][k]));
+  }
+}
+
+/// One block on the SIMD path, after the pre-scan. `da`, `db`: the block as float64 (aligned).
+/// Returns false, having changed nothing, when the block holds NaN or Inf.
+template <class Arch>
+bool simd_block(paired_partial& p, const double* da, const double* db, std::uint64_t index0,
                 double eps) noexcept {
   using batch = xsimd::batch<double, Arch>;
   constexpr std::size_t w = batch::size;
   static_assert(virtual_lanes % w == 0, "SIMD width must divide the virtual lane count");
   constexpr std::size_t regs = virtual_lanes / w;
   constexpr std::size_t n = block_size;
-  alignas(64) double lanes[6][virtual_lanes];
+  alignas(64) double lanes[5][virtual_lanes];
 
-  // a, b, |a-b| and max |a-b|: exact here (see the header comment), so the lane order is free.
+  // |a-b| (exact here, see the header comment), its maximum, and the sums of squares (plain
+  // per-lane sums, relative error < 2^-45, fixed lane order).
+  double block_sd, block_aa, block_bb, block_dd, block_md;
   {
-    batch sa[regs], sb[regs], sd[regs], md[regs];
-    for (std::size_t r = 0; r < regs; ++r) sa[r] = sb[r] = sd[r] = md[r] = batch(0.0);
+    batch sd[regs], md[regs], aa[regs], bb[regs], dd[regs];
+    for (std::size_t r = 0; r < regs; ++r) sd[r] = md[r] = aa[r] = bb[r] = dd[r] = batch(0.0);
     for (std::size_t i = 0; i < n; i += virtual_lanes)
       for (std::size_t r = 0; r < regs; ++r) {
         const batch a = batch::load_aligned(da + i + r * w),
                     b = batch::load_aligned(db + i + r * w);
-        const batch d = xsimd::abs(a - b);
-        sa[r] += a, sb[r] += b, sd[r] += d;
-        md[r] = xsimd::max(md[r], d);
-      }
-    for (std::size_t r = 0; r < regs; ++r) {
-      sa[r].store_aligned(lanes[0] + r * w), sb[r].store_aligned(lanes[1] + r * w);
-      sd[r].store_aligned(lanes[2] + r * w), md[r].store_aligned(lanes[3] + r * w);
-    }
-    p.s_a.add(lane_sum(lanes[0]));
-    p.s_b.add(lane_sum(lanes[1]));
-    p.s_absd.add(lane_sum(lanes[2]));
-    const double bmax = *std::max_element(lanes[3], lanes[3] + virtual_lanes);
-    if (bmax > p.max_d)  // find where it first occurs: rare once the maximum has settled
-      for (std::size_t i = 0; i < n; ++i)
-        if (std::fabs(da[i] - db[i]) == bmax) {
-          p.take_max_d(bmax, index0 + i);
-          break;
-        }
-  }
-  // Sums of squares: plain per-lane sums (relative error < 2^-45), fixed lane order.
-  {
-    batch aa[regs], bb[regs], dd[regs];
-    for (std::size_t r = 0; r < regs; ++r) aa[r] = bb[r] = dd[r] = batch(0.0);
-    for (std::size_t i = 0; i < n; i += virtual_lanes)
-      for (std::size_t r = 0; r < regs; ++r) {
-        const batch a = batch::load_aligned(da + i + r * w),
-                    b = batch::load_aligned(db + i + r * w);
-        const batch d = a - b;
+        const batch d = a - b, ad = xsimd::abs(d);
+        sd[r] += ad;
+        md[r] = xsimd::max(md[r], ad);
         aa[r] += a * a, bb[r] += b * b, dd[r] += d * d;
       }
     for (std::size_t r = 0; r < regs; ++r) {
-      aa[r].store_aligned(lanes[0] + r * w), bb[r].store_aligned(lanes[1] + r * w);
-      dd[r].store_aligned(lanes[2] + r * w);
+      sd[r].store_aligned(lanes[0] + r * w), md[r].store_aligned(lanes[1] + r * w);
+      aa[r].store_aligned(lanes[2] + r * w), bb[r].store_aligned(lanes[3] + r * w);
+      dd[r].store_aligned(lanes[4] + r * w);
     }
-    p.s_aa.add(lane_sum(lanes[0]));
-    p.s_bb.add(lane_sum(lanes[1]));
-    p.s_dd.add(lane_sum(lanes[2]));
+    block_sd = lane_sum(lanes[0]);
+    // Any NaN or Inf in the block makes Σ|a-b| NaN or Inf (finite floats cannot overflow it).
+    if (!std::isfinite(block_sd)) return false;
+    block_md = *std::max_element(lanes[1], lanes[1] + virtual_lanes);
+    block_aa = lane_sum(lanes[2]), block_bb = lane_sum(lanes[3]), block_dd = lane_sum(lanes[4]);
   }
-  // Σab with TwoSum lanes: it may cancel, and the cosine needs it to 1e-12.
+  p.s_absd.add(block_sd);
+  p.s_aa.add(block_aa);
+  p.s_bb.add(block_bb);
+  p.s_dd.add(block_dd);
+  if (block_md > p.max_d)  // find where it first occurs: rare once the maximum has settled
+    for (std::size_t i = 0; i < n; ++i)
+      if (std::fabs(da[i] - db[i]) == block_md) {
+        p.take_max_d(block_md, index0 + i);
+        break;
+      }
+  // Σab (it may cancel, and the cosine needs it to 1e-12) and the relative differences with
+  // TwoSum lanes; the maximum relative difference.
   {
-    batch s[regs], e[regs];
-    for (std::size_t r = 0; r < regs; ++r) s[r] = e[r] = batch(0.0);
+    const batch ve(eps);
+    batch s[regs], e[regs], rs[regs], re[regs], mr[regs];
+    for (std::size_t r = 0; r < regs; ++r) s[r] = e[r] = rs[r] = re[r] = mr[r] = batch(0.0);
     for (std::size_t i = 0; i < n; i += virtual_lanes)
       for (std::size_t r = 0; r < regs; ++r) {
-        const batch x = batch::load_aligned(da + i + r * w) * batch::load_aligned(db + i + r * w);
+        const batch a = batch::load_aligned(da + i + r * w),
+                    b = batch::load_aligned(db + i + r * w);
+        const batch x = a * b;
         const batch t = s[r] + x, bp = t - s[r];
         e[r] += (s[r] - (t - bp)) + (x - bp);
         s[r] = t;
+        const batch y = xsimd::abs(a - b) / (xsimd::abs(a) + ve);
+        mr[r] = xsimd::max(mr[r], y);
+        const batch u = rs[r] + y, up = u - rs[r];
+        re[r] += (rs[r] - (u - up)) + (y - up);
+        rs[r] = u;
       }
-    for (std::size_t r = 0; r < regs; ++r)
+    for (std::size_t r = 0; r < regs; ++r) {
       s[r].store_aligned(lanes[0] + r * w), e[r].store_aligned(lanes[1] + r * w);
+      rs[r].store_aligned(lanes[2] + r * w), re[r].store_aligned(lanes[3] + r * w);
+      mr[r].store_aligned(lanes[4] + r * w);
+    }
     double fs, fe;
     fold_two_sum(lanes[0], lanes[1], fs, fe);
     p.s_ab.add(fs);
     p.s_ab.add(fe);
-  }
-  // Relative differences: TwoSum lanes, and their maximum.
-  {
-    const batch ve(eps);
-    batch s[regs], e[regs], mr[regs];
-    for (std::size_t r = 0; r < regs; ++r) s[r] = e[r] = mr[r] = batch(0.0);
-    for (std::size_t i = 0; i < n; i += virtual_lanes)
-      for (std::size_t r = 0; r < regs; ++r) {
-        const batch a = batch::load_aligned(da + i + r * w),
-                    b = batch::load_aligned(db + i + r * w);
-        const batch x = xsimd::abs(a - b) / (xsimd::abs(a) + ve);
-        mr[r] = xsimd::max(mr[r], x);
-        const batch t = s[r] + x, bp = t - s[r];
-        e[r] += (s[r] - (t - bp)) + (x - bp);
-        s[r] = t;
-      }
-    for (std::size_t r = 0; r < regs; ++r) {
-      s[r].store_aligned(lanes[0] + r * w), e[r].store_aligned(lanes[1] + r * w);
-      mr[r].store_aligned(lanes[2] + r * w);
-    }
-    double fs, fe;
-    fold_two_sum(lanes[0], lanes[1], fs, fe);
+    fold_two_sum(lanes[2], lanes[3], fs, fe);
     p.s_rel.add(fs);
     p.s_rel.add(fe);
-    const double bmax = *std::max_element(lanes[2], lanes[2] + virtual_lanes);
+    const double bmax = *std::max_element(lanes[4], lanes[4] + virtual_lanes);
     if (bmax > p.max_r)
       for (std::size_t i = 0; i < n; ++i)
         if (std::fabs(da[i] - db[i]) / (std::fabs(da[i]) + eps) == bmax) {
@@ -260,10 +280,11 @@ void simd_block(paired_partial& p, const double* da, const double* db, std::uint
           break;
         }
   }
+  return true;
 }
 
 /// Blocks [first, last) of a and b (indices relative to the arrays; `base` is the global index of
-/// element 0), plus the tail after the last whole block when `tail` is set.
+/// element 0); a last partial block goes through the scalar path.
 template <class Arch>
 void reduce_range(paired_partial& p, const float* a, const float* b, std::size_t first,
                   std::size_t last, std::uint64_t base, const paired_options& o) noexcept {
@@ -274,19 +295,14 @@ void reduce_range(paired_partial& p, const float* a, const float* b, std::size_t
     bool fast = !o.force_scalar && len == block_size;
     std::uint32_t changed = 0, flips = 0, flushed = 0;
     if (fast) {
-      // Range and finiteness check, and the bit-pattern counts, in one integer pass.
-      std::uint32_t hi = 0, lo = 0x7FFFFFFFu;
-      for (std::size_t k = 0; k < block_size; ++k) {
-        const std::uint32_t ua = bits_of(a[i0 + k]), ub = bits_of(b[i0 + k]);
-        const std::uint32_t xa = ua & 0x7FFFFFFFu, xb = ub & 0x7FFFFFFFu;
-        hi = std::max(hi, std::max(xa, xb));
-        lo = std::min(lo, std::min(xa ? xa : 0x7FFFFFFFu, xb ? xb : 0x7FFFFFFFu));
-        changed += ua != ub;
-        flips += (xa != 0) & (xb != 0) & ((ua ^ ub) >> 31);
-        flushed += (xa != 0) & (xb == 0);
-      }
+      std::uint32_t hi, lo;
+      prescan<Arch>(a + i0, b + i0, hi, lo, changed, flips, flushed);
       const int e_hi = static_cast<int>(hi >> 23), e_lo = std::max(static_cast<int>(lo >> 23), 1);
-      fast = hi < 0x7F800000u && e_hi - e_lo <= 20;
+      fast = e_hi - e_lo <= 20;
+    }
+    if (fast) {
+      for (std::size_t k = 0; k < block_size; ++k) da[k] = a[i0 + k], db[k] = b[i0 + k];
+      fast = simd_block<Arch>(p, da, db, base + i0, eps);
     }
     if (!fast) {
       for (std::size_t k = 0; k < len; ++k)
@@ -295,8 +311,6 @@ void reduce_range(paired_partial& p, const float* a, const float* b, std::size_t
     }
     p.count += block_size, p.finite += block_size;
     p.changed += changed, p.flips += flips, p.flushed += flushed;
-    for (std::size_t k = 0; k < block_size; ++k) da[k] = a[i0 + k], db[k] = b[i0 + k];
-    simd_block<Arch>(p, da, db, base + i0, eps);
   }
 }
 
@@ -355,7 +369,6 @@ class paired_reducer {
     s.count = p.count, s.finite_pairs = p.finite, s.changed = p.changed;
     s.nan_a = p.nan_a, s.nan_b = p.nan_b, s.inf_a = p.inf_a, s.inf_b = p.inf_b;
     s.sign_flips = p.flips, s.flushed_to_zero = p.flushed;
-    s.sum_a = p.s_a.value(), s.sum_b = p.s_b.value();
     s.sum_sq_a = p.s_aa.value(), s.sum_sq_b = p.s_bb.value(), s.sum_sq_diff = p.s_dd.value();
     s.dot = p.s_ab.value();
     if (p.finite == 0) return s;
