@@ -2,6 +2,7 @@
 // The evaluator against llama.cpp: perplexity of the shared models on llama.cpp's own token ids
 // (so this checks the model and forward pass alone; the tokenizer has its own tests).
 #include <fakequant/gguf.hpp>
+#include <fakequant/llama/dispatch.hpp>
 #include <fakequant/llama/perplexity.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -27,6 +28,7 @@ double run_ppl(const std::filesystem::path& model, const std::vector<std::int32_
   o.n_batch = batch;
   o.max_chunks = chunks;
   o.eval.activations = act;
+  o.eval.kernels = fq::llama::best_kernels();
   return fq::llama::perplexity(m, ids, o).ppl;
 }
 
@@ -51,8 +53,8 @@ TEST_CASE("llama perplexity: tl-mini f32, f16, q8_0 within 0.1 % of llama.cpp") 
       CAPTURE(s.key);
       const double expected = ref[name][s.key][0].get<double>();
       const double got = run_ppl(models / name, ids, s.ctx, s.batch, s.chunks);
-      MESSAGE(std::string(name) << " " << s.key << ": " << got << " (llama.cpp " << expected
-                                << ")");
+      MESSAGE(std::string(name) << " " << std::string(s.key) << ": " << got << " (llama.cpp "
+                                << expected << ")");
       CHECK(std::abs(got / expected - 1.0) < 1e-3);
     }
   }
@@ -87,4 +89,29 @@ TEST_CASE("llama perplexity: f32 activations keep weight rounding apart - result
   // The batch size splits the chunk into several forward calls over the KV cache: same result.
   const double c = run_ppl(model, ids, 128, 32, 4, fq::llama::activations::f32);
   CHECK(std::abs(c / a - 1.0) < 1e-6);
+}
+
+TEST_CASE("llama kernels: every architecture this CPU has gives the same perplexity") {
+  const auto model = fq_test::require_shared("testdata/models/tl-mini-q8_0.gguf");
+  if (model.empty()) return;
+  const auto ids =
+      reference_tokens(fq_test::shared_dir() / "reference/tl-mini/tokens-wiki.test.small.raw.txt");
+  const auto f = fq::gguf::file::open(model.string());
+  const auto m = fq::llama::model::load(f);
+  fq::llama::perplexity_options o;
+  o.n_ctx = 128;
+  o.max_chunks = 3;
+  std::vector<double> ppl;
+  for (const char* arch : {"sse2", "avx2", "avx512"}) {
+    try {
+      o.eval.kernels = fq::llama::kernels_for(arch);
+    } catch (const fq::error& e) {
+      MESSAGE("SKIPPED " << std::string(arch) << ": " << e.what());
+      continue;
+    }
+    ppl.push_back(fq::llama::perplexity(m, ids, o).ppl);
+    MESSAGE(std::string(arch) << ": " << ppl.back());
+  }
+  REQUIRE(!ppl.empty());
+  for (double p : ppl) CHECK(std::abs(p / ppl.front() - 1.0) < 2e-4);
 }

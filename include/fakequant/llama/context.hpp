@@ -20,10 +20,10 @@ namespace fq::llama {
 struct eval_options {
   llama::activations activations = llama::activations::ggml;
   std::size_t threads = 0;  ///< 0: all cores
+  kernel_table kernels = default_kernels();
 };
 
 /// Evaluation state of one sequence: the KV cache and scratch buffers.
-template <class Arch = xsimd::default_arch>
 class context {
  public:
   context(const model& m, std::size_t n_ctx, eval_options opt = {})
@@ -51,6 +51,8 @@ class context {
   std::size_t n_ctx() const noexcept { return n_ctx_; }
   std::size_t n_past() const noexcept { return n_past_; }
   std::size_t threads() const noexcept { return pool_.size(); }
+  fq::detail::thread_pool& pool() noexcept { return pool_; }
+  const kernel_table& kernels() const noexcept { return opt_.kernels; }
   /// Forgets the cache (a new sequence starts at position 0).
   void clear() noexcept { n_past_ = 0; }
 
@@ -153,7 +155,7 @@ class context {
       for (std::size_t t = 0; t < n; ++t) round_activations(w.type, {xr_.data() + t * cols, cols});
       x = xr_.data();
     }
-    matmul<Arch>(w, x, n, y, pool_);
+    matmul(opt_.kernels, w, x, n, y, pool_);
   }
 
   // Causal attention of the n new tokens over the cache, with grouped-query heads.
@@ -173,7 +175,7 @@ class context {
         for (std::size_t i = 0; i < hd; ++i) qh[i] = ggml ? detail::round_to_f16(q[i]) : q[i];
         float mx = -INFINITY;
         for (std::size_t j = 0; j < len; ++j) {
-          s[j] = detail::dot<Arch>(qh.data(), kc + j * kv + g * hd, hd) * scale;
+          s[j] = opt_.kernels.dot(qh.data(), kc + j * kv + g * hd, hd) * scale;
           mx = std::max(mx, s[j]);
         }
         float sum = 0.0f;
@@ -183,11 +185,8 @@ class context {
         }
         float* out = att_.data() + t * d + h * hd;
         std::fill(out, out + hd, 0.0f);
-        for (std::size_t j = 0; j < len; ++j) {
-          const float p = s[j];
-          const float* v = vc + j * kv + g * hd;
-          for (std::size_t i = 0; i < hd; ++i) out[i] += p * v[i];
-        }
+        for (std::size_t j = 0; j < len; ++j)
+          opt_.kernels.axpy(s[j], vc + j * kv + g * hd, out, hd);
         const float inv = 1.0f / sum;
         for (std::size_t i = 0; i < hd; ++i) out[i] *= inv;
       }

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The numerical kernels of the forward pass, written once for any xsimd architecture `Arch`.
-// Every product decodes the weight's rows block by block into a small per-thread buffer; the model
-// is never converted to float32 as a whole.
+// The numerical building blocks of the forward pass. Every product decodes the weight's rows block
+// by block into a small per-thread buffer; the model is never converted to float32 as a whole.
 #pragma once
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include "../detail/thread_pool.hpp"
 #include "../format/blocks.hpp"
 #include "model.hpp"
+#include "simd.hpp"
 
 namespace fq::llama {
 
@@ -122,64 +122,35 @@ inline void round_activations(gguf::ggml_type type, std::span<float> x) noexcept
   }
 }
 
-namespace detail {
-
-template <class Arch>
-FQ_FORCE_INLINE float dot(const float* a, const float* b, std::size_t n) noexcept {
-  using batch = xsimd::batch<float, Arch>;
-  constexpr std::size_t w = batch::size;
-  batch s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
-  std::size_t i = 0;
-  for (; i + 4 * w <= n; i += 4 * w) {
-    s0 = xsimd::fma(batch::load_unaligned(a + i), batch::load_unaligned(b + i), s0);
-    s1 = xsimd::fma(batch::load_unaligned(a + i + w), batch::load_unaligned(b + i + w), s1);
-    s2 = xsimd::fma(batch::load_unaligned(a + i + 2 * w), batch::load_unaligned(b + i + 2 * w), s2);
-    s3 = xsimd::fma(batch::load_unaligned(a + i + 3 * w), batch::load_unaligned(b + i + 3 * w), s3);
-  }
-  for (; i + w <= n; i += w)
-    s0 = xsimd::fma(batch::load_unaligned(a + i), batch::load_unaligned(b + i), s0);
-  float s = xsimd::hadd((s0 + s1) + (s2 + s3));
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
-}  // namespace detail
-
 /// y[t * rows + r] = Σ_k w[r][k] · x[t * cols + k] for every token t < n_tokens and row r of `w`.
 /// `x` must already hold the activations as the product should see them (round_activations).
-template <class Arch>
-void matmul(const weight& w, const float* x, std::size_t n_tokens, float* y,
-            fq::detail::thread_pool& pool) {
+/// Each thread takes panels of rows: decodes them block by block, transposes them into the
+/// kernel's panel layout (which then stays in L2) and runs every token over it.
+inline void matmul(const kernel_table& k, const weight& w, const float* x, std::size_t n_tokens,
+                   float* y, fq::detail::thread_pool& pool) {
   const std::size_t cols = static_cast<std::size_t>(w.cols),
                     rows = static_cast<std::size_t>(w.rows);
-  const std::size_t be = format::block_elements(w.type);
-  // Rows are decoded in tiles small enough to stay in L2 while every token passes over them.
-  const std::size_t tile =
-      std::max<std::size_t>(1, std::min<std::size_t>(16, (256u << 10) / (cols * 4)));
-  std::vector<std::vector<float>> scratch(pool.size());
-  pool.parallel_for((rows + tile - 1) / tile,
-                    [&](std::size_t t0, std::size_t t1, std::size_t thread) {
-                      auto& buf = scratch[thread];
-                      buf.resize(tile * cols);
-                      for (std::size_t ti = t0; ti < t1; ++ti) {
-                        const std::size_t r0 = ti * tile, r1 = std::min(rows, r0 + tile);
-                        for (std::size_t r = r0; r < r1; ++r) {
-                          if (w.type == gguf::ggml_type::f32) {
-                            std::memcpy(buf.data() + (r - r0) * cols, w.row(r), cols * 4);
-                          } else {
-                            format::decode_blocks(w.type, w.row(r), cols / be,
-                                                  buf.data() + (r - r0) * cols);
-                          }
-                        }
-                        for (std::size_t t = 0; t < n_tokens; ++t) {
-                          const float* xt = x + t * cols;
-                          float* yt = y + t * rows;
-                          for (std::size_t r = r0; r < r1; ++r)
-                            yt[r] = detail::dot<Arch>(buf.data() + (r - r0) * cols, xt, cols);
-                        }
-                      }
-                    },
-                    1);
+  const std::size_t be = format::block_elements(w.type), pr = k.panel_rows;
+  std::vector<std::vector<float>> rows_buf(pool.size()), panel_buf(pool.size());
+  const std::size_t n_panels = (rows + pr - 1) / pr;
+  pool.parallel_for(n_panels, [&](std::size_t p0, std::size_t p1, std::size_t thread) {
+    auto& rb = rows_buf[thread];
+    auto& pb = panel_buf[thread];
+    rb.resize(pr * cols);
+    pb.resize(pr * cols);
+    for (std::size_t p = p0; p < p1; ++p) {
+      const std::size_t r0 = p * pr, nr = std::min(rows, r0 + pr) - r0;
+      const float* wr;
+      if (w.type == gguf::ggml_type::f32) {
+        wr = reinterpret_cast<const float*>(w.row(r0));
+      } else {
+        format::decode_blocks(w.type, w.row(r0), nr * cols / be, rb.data());
+        wr = rb.data();
+      }
+      pack_panel(wr, nr, cols, pr, pb.data());
+      k.gemm(pb.data(), nr, x, n_tokens, cols, y + r0, rows);
+    }
+  });
 }
 
 /// ggml's RMS norm followed by the elementwise product with the norm weight (decoded `g`): the sum

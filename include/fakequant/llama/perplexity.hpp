@@ -56,11 +56,11 @@ struct perplexity_result {
 
 /// log-softmax of `logits` at `target`, as llama-perplexity computes it (max in float, the sum of
 /// exponentials in double).
-inline token_score score_token(std::span<const float> logits, std::size_t target) noexcept {
+inline token_score score_token(const kernel_table& k, std::span<const float> logits,
+                               std::size_t target) noexcept {
   float mx = logits[0];
   for (float v : logits) mx = std::max(mx, v);
-  double sum = 0.0;
-  for (float v : logits) sum += std::exp(v - mx);
+  const double sum = k.sum_exp(logits.data(), logits.size(), mx);
   const double logp = static_cast<double>(logits[target] - mx) - std::log(sum);
   return {static_cast<float>(-logp),
           static_cast<float>(std::exp(logits[target] - mx) / static_cast<float>(sum))};
@@ -69,7 +69,6 @@ inline token_score score_token(std::span<const float> logits, std::size_t target
 /// Runs the computation on already tokenized text. `on_chunk` (optional) is called after each
 /// chunk; `on_logits` (optional) receives every scored position's logits (chunk, position within
 /// the chunk, logits), for KL-divergence bases.
-template <class Arch = xsimd::default_arch>
 perplexity_result perplexity(
     const model& m, std::span<const std::int32_t> tokens, const perplexity_options& opt,
     const std::function<void(const chunk_report&)>& on_chunk = {},
@@ -88,13 +87,14 @@ perplexity_result perplexity(
   const std::size_t first = n_ctx / 2;
   const std::size_t n_vocab = m.params().n_vocab;
 
-  context<Arch> ctx(m, n_ctx, opt.eval);
+  context ctx(m, n_ctx, opt.eval);
   perplexity_result r;
   r.n_ctx = n_ctx;
   r.n_chunks = n_chunks;
   double nll = 0.0, nll2 = 0.0;
   std::vector<std::int32_t> chunk(n_ctx);
   std::vector<float> logits;
+  std::vector<token_score> scores;
   const auto t_start = std::chrono::steady_clock::now();
   for (std::size_t c = 0; c < n_chunks; ++c) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -107,17 +107,25 @@ perplexity_result perplexity(
       // Logits are needed for positions first … n_ctx-2 (position j predicts token j+1).
       const std::size_t want_from = first > b ? first - b : 0;
       ctx.eval(std::span(chunk).subspan(b, n), std::min(want_from, n), logits);
-      for (std::size_t j = b + std::min(want_from, n); j < b + n; ++j) {
-        if (j + 1 >= n_ctx) break;
-        const std::span<const float> row(logits.data() + (j - b - std::min(want_from, n)) * n_vocab,
-                                         n_vocab);
-        if (on_logits) on_logits(c, j, row);
-        const auto target = static_cast<std::size_t>(tokens[c * n_ctx + j + 1]);
-        const auto s = score_token(row, target);
-        r.tokens.push_back(s);
-        nll += s.nll;
-        nll2 += static_cast<double>(s.nll) * s.nll;
-        chunk_nll += s.nll;
+      const std::size_t j0 = b + std::min(want_from, n);
+      const std::size_t j1 = std::min(b + n, n_ctx - 1);  // position j predicts token j + 1
+      if (j1 <= j0) continue;
+      if (on_logits)
+        for (std::size_t j = j0; j < j1; ++j)
+          on_logits(c, j, std::span<const float>(logits.data() + (j - j0) * n_vocab, n_vocab));
+      // Scoring 32k-entry rows is a real share of the work on small models: spread it too.
+      scores.resize(j1 - j0);
+      ctx.pool().parallel_for(j1 - j0, [&](std::size_t a, std::size_t e, std::size_t) {
+        for (std::size_t i = a; i < e; ++i) {
+          const auto target = static_cast<std::size_t>(tokens[c * n_ctx + j0 + i + 1]);
+          scores[i] = score_token(ctx.kernels(), {logits.data() + i * n_vocab, n_vocab}, target);
+        }
+      });
+      for (const auto& sc : scores) {
+        r.tokens.push_back(sc);
+        nll += sc.nll;
+        nll2 += static_cast<double>(sc.nll) * sc.nll;
+        chunk_nll += sc.nll;
       }
     }
     r.scored = r.tokens.size();
