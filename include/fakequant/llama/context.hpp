@@ -113,7 +113,7 @@ class context {
         kc[n_past_ * kv + i] = ggml ? detail::round_to_f16(k_[i]) : k_[i];
         vc[n_past_ * kv + i] = ggml ? detail::round_to_f16(v_[i]) : v_[i];
       }
-      attention(kc, vc, n, ggml);
+      attention(kc, vc, n);
       product(l.wo, att_.data(), n, xn_.data(), ggml);
       for (std::size_t i = 0; i < n * d; ++i) x_[i] += xn_[i];
       check(il, "attn_output", x_, n * d);
@@ -159,7 +159,7 @@ class context {
   }
 
   // Causal attention of the n new tokens over the cache, with grouped-query heads.
-  void attention(const float* kc, const float* vc, std::size_t n, bool ggml) {
+  void attention(const float* kc, const float* vc, std::size_t n) {
     const std::size_t d = hp_.n_embd, kv = hp_.n_embd_kv(), hd = hp_.head_dim();
     const std::size_t group = hp_.n_head / hp_.n_head_kv;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -172,7 +172,8 @@ class context {
         const std::size_t t = job / hp_.n_head, h = job % hp_.n_head, g = h / group;
         const std::size_t len = n_past_ + t + 1;
         const float* q = q_.data() + t * d + h * hd;
-        for (std::size_t i = 0; i < hd; ++i) qh[i] = ggml ? detail::round_to_f16(q[i]) : q[i];
+        for (std::size_t i = 0; i < hd; ++i) qh[i] = q[i];
+        float* out = att_.data() + t * d + h * hd;
         float mx = -INFINITY;
         for (std::size_t j = 0; j < len; ++j) {
           s[j] = opt_.kernels.dot(qh.data(), kc + j * kv + g * hd, hd) * scale;
@@ -183,7 +184,6 @@ class context {
           s[j] = std::exp(s[j] - mx);
           sum += s[j];
         }
-        float* out = att_.data() + t * d + h * hd;
         std::fill(out, out + hd, 0.0f);
         for (std::size_t j = 0; j < len; ++j)
           opt_.kernels.axpy(s[j], vc + j * kv + g * hd, out, hd);

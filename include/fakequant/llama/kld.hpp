@@ -369,7 +369,7 @@ class kld_accumulator {
 /// Evaluates `m` on the base file's tokens and chunks (its n_ctx overrides opt.n_ctx;
 /// opt.max_chunks limits the chunks, which llama.cpp ignores here) and compares every scored
 /// position.
-std::pair<perplexity_result, kld_result> kl_divergence(
+inline std::pair<perplexity_result, kld_result> kl_divergence(
     const model& m, const kld_base& base, perplexity_options opt,
     const std::function<void(const chunk_report&)>& on_chunk = {}) {
   if (base.n_vocab() != m.params().n_vocab)
@@ -389,10 +389,10 @@ std::pair<perplexity_result, kld_result> kl_divergence(
 }
 
 /// Evaluates the base model and writes its base file at `path`.
-perplexity_result write_kld_base(const model& m, std::span<const std::int32_t> tokens,
-                                 const perplexity_options& opt, const std::filesystem::path& path,
-                                 kld_format format,
-                                 const std::function<void(const chunk_report&)>& on_chunk = {}) {
+inline perplexity_result write_kld_base(
+    const model& m, std::span<const std::int32_t> tokens, const perplexity_options& opt,
+    const std::filesystem::path& path, kld_format format,
+    const std::function<void(const chunk_report&)>& on_chunk = {}) {
   std::size_t n_chunks = tokens.size() / opt.n_ctx;
   if (opt.max_chunks) n_chunks = std::min(n_chunks, opt.max_chunks);
   kld_base_writer w(path, format, static_cast<std::uint32_t>(opt.n_ctx), m.params().n_vocab,

@@ -69,7 +69,7 @@ inline token_score score_token(const kernel_table& k, std::span<const float> log
 /// Runs the computation on already tokenized text. `on_chunk` (optional) is called after each
 /// chunk; `on_logits` (optional) receives every scored position's logits (chunk, position within
 /// the chunk, logits), for KL-divergence bases.
-perplexity_result perplexity(
+inline perplexity_result perplexity(
     const model& m, std::span<const std::int32_t> tokens, const perplexity_options& opt,
     const std::function<void(const chunk_report&)>& on_chunk = {},
     const std::function<void(std::size_t, std::size_t, std::span<const float>)>& on_logits = {}) {
