@@ -131,6 +131,9 @@ inline void matmul(const kernel_table& k, const weight& w, const float* x, std::
   const std::size_t cols = static_cast<std::size_t>(w.cols),
                     rows = static_cast<std::size_t>(w.rows);
   const std::size_t be = format::block_elements(w.type), pr = k.panel_rows;
+  // Activations are packed once per product; weights a panel at a time by each thread.
+  std::vector<float> xp(packed_tokens_size(n_tokens, cols, k.panel_tokens));
+  pack_tokens(x, n_tokens, cols, k.panel_tokens, xp.data());
   std::vector<std::vector<float>> rows_buf(pool.size()), panel_buf(pool.size());
   const std::size_t n_panels = (rows + pr - 1) / pr;
   pool.parallel_for(n_panels, [&](std::size_t p0, std::size_t p1, std::size_t thread) {
@@ -148,7 +151,7 @@ inline void matmul(const kernel_table& k, const weight& w, const float* x, std::
         wr = rb.data();
       }
       pack_panel(wr, nr, cols, pr, pb.data());
-      k.gemm(pb.data(), nr, x, n_tokens, cols, y + r0, rows);
+      k.gemm(pb.data(), nr, xp.data(), n_tokens, cols, y + r0, rows);
     }
   });
 }

@@ -8,8 +8,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 #include <utility>
 #include <xsimd/xsimd.hpp>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "../config.hpp"
 
@@ -20,12 +24,15 @@ struct kernel_table {
   const char* name;
   /// Rows per packed weight panel (two vectors).
   std::size_t panel_rows;
+  /// Tokens per packed activation panel.
+  std::size_t panel_tokens;
   /// Σ a[i]·b[i]
   float (*dot)(const float* a, const float* b, std::size_t n) noexcept;
-  /// y[t·ldy + r] = Σ_k panel[k·panel_rows + r] · x[t·k_len + k] for r < rows (≤ panel_rows) and
-  /// t < tokens. The panel holds panel_rows weight rows transposed (see pack_panel). Each output is
-  /// one fused multiply-add chain over k in order, so the result does not depend on the tiling.
-  void (*gemm)(const float* panel, std::size_t rows, const float* x, std::size_t tokens,
+  /// y[t·ldy + r] = Σ_k panel[k·panel_rows + r] · x[t][k] for r < rows (≤ panel_rows) and
+  /// t < tokens. `panel` holds panel_rows weight rows transposed (pack_panel); `xp` the tokens in
+  /// panels of panel_tokens, each k-major (pack_tokens). Each output is one fused multiply-add
+  /// chain over k in order, so the result does not depend on the tiling.
+  void (*gemm)(const float* panel, std::size_t rows, const float* xp, std::size_t tokens,
                std::size_t k_len, float* y, std::size_t ldy) noexcept;
   /// y[i] += a · x[i]
   void (*axpy)(float a, const float* x, float* y, std::size_t n) noexcept;
@@ -44,7 +51,40 @@ inline void pack_panel(const float* w, std::size_t rows, std::size_t k_len, std:
   }
 }
 
+/// Packs `tokens` rows of k_len floats into panels of `panel_tokens`, each stored k-major
+/// (xp[p][k·panel_tokens + t]), the last one zero-padded; so the kernel's broadcasts read
+/// consecutive floats instead of rows a page apart (which would share L1 sets).
+inline void pack_tokens(const float* x, std::size_t tokens, std::size_t k_len,
+                        std::size_t panel_tokens, float* xp) noexcept {
+  for (std::size_t t0 = 0; t0 < tokens; t0 += panel_tokens) {
+    float* dst = xp + t0 * k_len;
+    const std::size_t nt = tokens - t0 < panel_tokens ? tokens - t0 : panel_tokens;
+    for (std::size_t k = 0; k < k_len; ++k) {
+      for (std::size_t t = 0; t < nt; ++t) dst[k * panel_tokens + t] = x[(t0 + t) * k_len + k];
+      for (std::size_t t = nt; t < panel_tokens; ++t) dst[k * panel_tokens + t] = 0.0f;
+    }
+  }
+}
+
+/// Floats needed by pack_tokens for `tokens` rows.
+inline std::size_t packed_tokens_size(std::size_t tokens, std::size_t k_len,
+                                      std::size_t panel_tokens) noexcept {
+  return (tokens + panel_tokens - 1) / panel_tokens * panel_tokens * k_len;
+}
+
 namespace detail {
+
+// a·b + c in one rounding. xsimd 8.1 has no AVX-512 fma: its generic fallback is a multiply and
+// an add (two roundings, twice the instructions), so AVX-512 calls the intrinsic itself.
+template <class Arch>
+FQ_FORCE_INLINE xsimd::batch<float, Arch> fmadd(xsimd::batch<float, Arch> a,
+                                                xsimd::batch<float, Arch> b,
+                                                xsimd::batch<float, Arch> c) noexcept {
+#if defined(__AVX512F__)
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) return _mm512_fmadd_ps(a, b, c);
+#endif
+  return xsimd::fma(a, b, c);
+}
 
 template <class Arch>
 FQ_FORCE_INLINE float reduce(xsimd::batch<float, Arch> v) noexcept {
@@ -58,62 +98,66 @@ float dot_kernel(const float* a, const float* b, std::size_t n) noexcept {
   batch s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
   std::size_t i = 0;
   for (; i + 4 * w <= n; i += 4 * w) {
-    s0 = xsimd::fma(batch::load_unaligned(a + i), batch::load_unaligned(b + i), s0);
-    s1 = xsimd::fma(batch::load_unaligned(a + i + w), batch::load_unaligned(b + i + w), s1);
-    s2 = xsimd::fma(batch::load_unaligned(a + i + 2 * w), batch::load_unaligned(b + i + 2 * w), s2);
-    s3 = xsimd::fma(batch::load_unaligned(a + i + 3 * w), batch::load_unaligned(b + i + 3 * w), s3);
+    s0 = fmadd<Arch>(batch::load_unaligned(a + i), batch::load_unaligned(b + i), s0);
+    s1 = fmadd<Arch>(batch::load_unaligned(a + i + w), batch::load_unaligned(b + i + w), s1);
+    s2 =
+        fmadd<Arch>(batch::load_unaligned(a + i + 2 * w), batch::load_unaligned(b + i + 2 * w), s2);
+    s3 =
+        fmadd<Arch>(batch::load_unaligned(a + i + 3 * w), batch::load_unaligned(b + i + 3 * w), s3);
   }
   for (; i + w <= n; i += w)
-    s0 = xsimd::fma(batch::load_unaligned(a + i), batch::load_unaligned(b + i), s0);
+    s0 = fmadd<Arch>(batch::load_unaligned(a + i), batch::load_unaligned(b + i), s0);
   float s = reduce<Arch>((s0 + s1) + (s2 + s3));
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
 }
 
+template <class Arch>
+constexpr std::size_t panel_tokens_of() noexcept {
+  // Accumulators: 2·NT vectors; with the two panel vectors and a broadcast they must fit the
+  // register file (16 for SSE/AVX2, 32 for AVX-512).
+  return xsimd::batch<float, Arch>::size >= 16 ? 12 : 6;
+}
+
 // NT tokens × two vectors of panel rows, accumulated in registers over the whole of k: per step
-// two panel loads, NT broadcasts and 2·NT fused multiply-adds, no horizontal reductions. The token
-// loop is unrolled through an index sequence so the accumulators live in registers.
+// two panel loads, NT broadcasts of consecutive floats and 2·NT fused multiply-adds, no horizontal
+// reductions. The token loop is unrolled through an index sequence so the accumulators stay in
+// registers.
 template <class Arch, std::size_t... T>
 FQ_FORCE_INLINE void gemm_micro(std::index_sequence<T...>, const float* panel, std::size_t rows,
-                                const float* x, std::size_t k_len, float* y,
+                                const float* xp, std::size_t tokens, std::size_t k_len, float* y,
                                 std::size_t ldy) noexcept {
   using batch = xsimd::batch<float, Arch>;
-  constexpr std::size_t v = batch::size;
-  batch acc0[sizeof...(T)] = {(static_cast<void>(T), batch(0.0f))...};
-  batch acc1[sizeof...(T)] = {(static_cast<void>(T), batch(0.0f))...};
+  constexpr std::size_t v = batch::size, nt = sizeof...(T);
+  batch acc0[nt] = {(static_cast<void>(T), batch(0.0f))...};
+  batch acc1[nt] = {(static_cast<void>(T), batch(0.0f))...};
   for (std::size_t k = 0; k < k_len; ++k) {
     const batch p0 = batch::load_unaligned(panel + k * 2 * v);
     const batch p1 = batch::load_unaligned(panel + k * 2 * v + v);
-    ((acc0[T] = xsimd::fma(p0, batch(x[T * k_len + k]), acc0[T]),
-      acc1[T] = xsimd::fma(p1, batch(x[T * k_len + k]), acc1[T])),
+    const float* xk = xp + k * nt;
+    ((acc0[T] = fmadd<Arch>(p0, batch(xk[T]), acc0[T]),
+      acc1[T] = fmadd<Arch>(p1, batch(xk[T]), acc1[T])),
      ...);
   }
-  if (rows == 2 * v) {
+  if (rows == 2 * v && tokens == nt) {
     ((acc0[T].store_unaligned(y + T * ldy), acc1[T].store_unaligned(y + T * ldy + v)), ...);
   } else {
-    alignas(64) float tmp[sizeof...(T)][2 * v];
+    alignas(64) float tmp[nt][2 * v];
     ((acc0[T].store_aligned(tmp[T]), acc1[T].store_aligned(tmp[T] + v)), ...);
-    for (std::size_t t = 0; t < sizeof...(T); ++t)
+    for (std::size_t t = 0; t < tokens; ++t)
       for (std::size_t r = 0; r < rows; ++r) y[t * ldy + r] = tmp[t][r];
   }
 }
 
 template <class Arch>
-void gemm_kernel(const float* panel, std::size_t rows, const float* x, std::size_t tokens,
+void gemm_kernel(const float* panel, std::size_t rows, const float* xp, std::size_t tokens,
                  std::size_t k_len, float* y, std::size_t ldy) noexcept {
-  // Accumulators: 2·NT vectors; with the two panel vectors and a broadcast they must fit the
-  // register file (16 for SSE/AVX2, 32 for AVX-512).
-  constexpr std::size_t NT = xsimd::batch<float, Arch>::size >= 16 ? 12 : 6;
-  std::size_t t = 0;
-  for (; t + NT <= tokens; t += NT)
-    gemm_micro<Arch>(std::make_index_sequence<NT>{}, panel, rows, x + t * k_len, k_len, y + t * ldy,
-                     ldy);
-  for (; t + 4 <= tokens; t += 4)
-    gemm_micro<Arch>(std::make_index_sequence<4>{}, panel, rows, x + t * k_len, k_len, y + t * ldy,
-                     ldy);
-  for (; t < tokens; ++t)
-    gemm_micro<Arch>(std::make_index_sequence<1>{}, panel, rows, x + t * k_len, k_len, y + t * ldy,
-                     ldy);
+  constexpr std::size_t NT = panel_tokens_of<Arch>();
+  for (std::size_t t = 0; t < tokens; t += NT) {
+    const std::size_t nt = tokens - t < NT ? tokens - t : NT;
+    gemm_micro<Arch>(std::make_index_sequence<NT>{}, panel, rows, xp + t * k_len, nt, k_len,
+                     y + t * ldy, ldy);
+  }
 }
 
 template <class Arch>
@@ -123,7 +167,7 @@ void axpy_kernel(float a, const float* x, float* y, std::size_t n) noexcept {
   const batch av(a);
   std::size_t i = 0;
   for (; i + w <= n; i += w)
-    xsimd::fma(av, batch::load_unaligned(x + i), batch::load_unaligned(y + i))
+    fmadd<Arch>(av, batch::load_unaligned(x + i), batch::load_unaligned(y + i))
         .store_unaligned(y + i);
   for (; i < n; ++i) y[i] += a * x[i];
 }
@@ -155,6 +199,7 @@ template <class Arch>
 kernel_table make_kernels() noexcept {
   return {Arch::name(),
           2 * xsimd::batch<float, Arch>::size,
+          detail::panel_tokens_of<Arch>(),
           &detail::dot_kernel<Arch>,
           &detail::gemm_kernel<Arch>,
           &detail::axpy_kernel<Arch>,
