@@ -124,36 +124,37 @@ inline void round_activations(gguf::ggml_type type, std::span<float> x) noexcept
 
 /// y[t * rows + r] = Σ_k w[r][k] · x[t * cols + k] for every token t < n_tokens and row r of `w`.
 /// `x` must already hold the activations as the product should see them (round_activations).
-/// Each thread takes panels of rows: decodes them block by block, transposes them into the
-/// kernel's panel layout (which then stays in L2) and runs every token over it.
+/// Activations are packed once; each thread then takes blocks of rows, decodes them block by block
+/// into a buffer that stays in L2, and runs every token over them.
 inline void matmul(const kernel_table& k, const weight& w, const float* x, std::size_t n_tokens,
                    float* y, fq::detail::thread_pool& pool) {
   const std::size_t cols = static_cast<std::size_t>(w.cols),
                     rows = static_cast<std::size_t>(w.rows);
-  const std::size_t be = format::block_elements(w.type), pr = k.panel_rows;
-  // Activations are packed once per product; weights a panel at a time by each thread.
+  const std::size_t be = format::block_elements(w.type);
   std::vector<float> xp(packed_tokens_size(n_tokens, cols, k.panel_tokens));
   pack_tokens(x, n_tokens, cols, k.panel_tokens, xp.data());
-  std::vector<std::vector<float>> rows_buf(pool.size()), panel_buf(pool.size());
-  const std::size_t n_panels = (rows + pr - 1) / pr;
-  pool.parallel_for(n_panels, [&](std::size_t p0, std::size_t p1, std::size_t thread) {
-    auto& rb = rows_buf[thread];
-    auto& pb = panel_buf[thread];
-    rb.resize(pr * cols);
-    pb.resize(pr * cols);
-    for (std::size_t p = p0; p < p1; ++p) {
-      const std::size_t r0 = p * pr, nr = std::min(rows, r0 + pr) - r0;
-      const float* wr;
-      if (w.type == gguf::ggml_type::f32) {
-        wr = reinterpret_cast<const float*>(w.row(r0));
-      } else {
-        format::decode_blocks(w.type, w.row(r0), nr * cols / be, rb.data());
-        wr = rb.data();
-      }
-      pack_panel(wr, nr, cols, pr, pb.data());
-      k.gemm(pb.data(), nr, xp.data(), n_tokens, cols, y + r0, rows);
-    }
-  });
+  // Rows per block: a multiple of the register tile, about 256 KiB of decoded floats. Decoded rows
+  // are a few floats apart more than a row, so the tile's rows do not all map to one L1 set.
+  const std::size_t stride = cols + 16;
+  const std::size_t block =
+      std::max<std::size_t>(1, (256u << 10) / (stride * 4) / k.tile_rows) * k.tile_rows;
+  std::vector<std::vector<float>> bufs(pool.size());
+  pool.parallel_for(
+      (rows + block - 1) / block, [&](std::size_t b0, std::size_t b1, std::size_t thread) {
+        auto& buf = bufs[thread];
+        buf.resize(block * stride);
+        for (std::size_t b = b0; b < b1; ++b) {
+          const std::size_t r0 = b * block, nr = std::min(rows, r0 + block) - r0;
+          for (std::size_t r = 0; r < nr; ++r) {
+            if (w.type == gguf::ggml_type::f32) {
+              std::memcpy(buf.data() + r * stride, w.row(r0 + r), cols * 4);
+            } else {
+              format::decode_blocks(w.type, w.row(r0 + r), cols / be, buf.data() + r * stride);
+            }
+          }
+          k.gemm(buf.data(), stride, nr, xp.data(), n_tokens, cols, y + r0, rows);
+        }
+      });
 }
 
 /// ggml's RMS norm followed by the elementwise product with the norm weight (decoded `g`): the sum

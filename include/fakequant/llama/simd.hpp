@@ -22,38 +22,26 @@ namespace fq::llama {
 /// One instruction set's kernels.
 struct kernel_table {
   const char* name;
-  /// Rows per packed weight panel (two vectors).
-  std::size_t panel_rows;
-  /// Tokens per packed activation panel.
+  /// Weight rows per register tile (products of a block of rows are computed this many at a time).
+  std::size_t tile_rows;
+  /// Tokens per packed activation panel (two vectors).
   std::size_t panel_tokens;
   /// Σ a[i]·b[i]
   float (*dot)(const float* a, const float* b, std::size_t n) noexcept;
-  /// y[t·ldy + r] = Σ_k panel[k·panel_rows + r] · x[t][k] for r < rows (≤ panel_rows) and
-  /// t < tokens. `panel` holds panel_rows weight rows transposed (pack_panel); `xp` the tokens in
-  /// panels of panel_tokens, each k-major (pack_tokens). Each output is one fused multiply-add
-  /// chain over k in order, so the result does not depend on the tiling.
-  void (*gemm)(const float* panel, std::size_t rows, const float* xp, std::size_t tokens,
-               std::size_t k_len, float* y, std::size_t ldy) noexcept;
+  /// y[t·ldy + r] = Σ_k w[r·w_stride + k] · x[t][k] for r < rows and t < tokens, where `xp` holds
+  /// the tokens packed by pack_tokens. Each output is one fused multiply-add chain over k in order,
+  /// so the result does not depend on the tiling or the thread that computes it.
+  void (*gemm)(const float* w, std::size_t w_stride, std::size_t rows, const float* xp,
+               std::size_t tokens, std::size_t k_len, float* y, std::size_t ldy) noexcept;
   /// y[i] += a · x[i]
   void (*axpy)(float a, const float* x, float* y, std::size_t n) noexcept;
   /// Σ exp(x[i] − shift), the exponentials in float, the sum in double (as llama-perplexity).
   double (*sum_exp)(const float* x, std::size_t n, float shift) noexcept;
 };
 
-/// Transposes `rows` (≤ panel_rows) weight rows of k_len floats into a panel of k_len × panel_rows
-/// floats, zero-filling missing rows.
-inline void pack_panel(const float* w, std::size_t rows, std::size_t k_len, std::size_t panel_rows,
-                       float* panel) noexcept {
-  for (std::size_t k = 0; k < k_len; ++k) {
-    float* dst = panel + k * panel_rows;
-    for (std::size_t r = 0; r < rows; ++r) dst[r] = w[r * k_len + k];
-    for (std::size_t r = rows; r < panel_rows; ++r) dst[r] = 0.0f;
-  }
-}
-
 /// Packs `tokens` rows of k_len floats into panels of `panel_tokens`, each stored k-major
-/// (xp[p][k·panel_tokens + t]), the last one zero-padded; so the kernel's broadcasts read
-/// consecutive floats instead of rows a page apart (which would share L1 sets).
+/// (xp[p][k·panel_tokens + t]), the last one zero-padded: the kernel then loads the same k of
+/// several tokens as one vector.
 inline void pack_tokens(const float* x, std::size_t tokens, std::size_t k_len,
                         std::size_t panel_tokens, float* xp) noexcept {
   for (std::size_t t0 = 0; t0 < tokens; t0 += panel_tokens) {
@@ -113,50 +101,50 @@ float dot_kernel(const float* a, const float* b, std::size_t n) noexcept {
 }
 
 template <class Arch>
-constexpr std::size_t panel_tokens_of() noexcept {
-  // Accumulators: 2·NT vectors; with the two panel vectors and a broadcast they must fit the
-  // register file (16 for SSE/AVX2, 32 for AVX-512).
+constexpr std::size_t tile_rows_of() noexcept {
+  // Accumulators: 2 vectors per row; with two activation vectors and a broadcast they must fit
+  // the register file (16 for SSE/AVX2, 32 for AVX-512).
   return xsimd::batch<float, Arch>::size >= 16 ? 12 : 6;
 }
 
-// NT tokens × two vectors of panel rows, accumulated in registers over the whole of k: per step
-// two panel loads, NT broadcasts of consecutive floats and 2·NT fused multiply-adds, no horizontal
-// reductions. The token loop is unrolled through an index sequence so the accumulators stay in
-// registers.
-template <class Arch, std::size_t... T>
-FQ_FORCE_INLINE void gemm_micro(std::index_sequence<T...>, const float* panel, std::size_t rows,
+// MR weight rows × one panel of two vectors of tokens, accumulated in registers over the whole of
+// k: per step two activation loads, MR broadcasts and 2·MR fused multiply-adds. The row loop is
+// unrolled through an index sequence so the accumulators stay in registers.
+template <class Arch, std::size_t... R>
+FQ_FORCE_INLINE void gemm_micro(std::index_sequence<R...>, const float* w, std::size_t w_stride,
                                 const float* xp, std::size_t tokens, std::size_t k_len, float* y,
                                 std::size_t ldy) noexcept {
   using batch = xsimd::batch<float, Arch>;
-  constexpr std::size_t v = batch::size, nt = sizeof...(T);
-  batch acc0[nt] = {(static_cast<void>(T), batch(0.0f))...};
-  batch acc1[nt] = {(static_cast<void>(T), batch(0.0f))...};
+  constexpr std::size_t v = batch::size, mr = sizeof...(R);
+  batch acc0[mr] = {(static_cast<void>(R), batch(0.0f))...};
+  batch acc1[mr] = {(static_cast<void>(R), batch(0.0f))...};
   for (std::size_t k = 0; k < k_len; ++k) {
-    const batch p0 = batch::load_unaligned(panel + k * 2 * v);
-    const batch p1 = batch::load_unaligned(panel + k * 2 * v + v);
-    const float* xk = xp + k * nt;
-    ((acc0[T] = fmadd<Arch>(p0, batch(xk[T]), acc0[T]),
-      acc1[T] = fmadd<Arch>(p1, batch(xk[T]), acc1[T])),
+    const batch x0 = batch::load_unaligned(xp + k * 2 * v);
+    const batch x1 = batch::load_unaligned(xp + k * 2 * v + v);
+    ((acc0[R] = fmadd<Arch>(batch(w[R * w_stride + k]), x0, acc0[R]),
+      acc1[R] = fmadd<Arch>(batch(w[R * w_stride + k]), x1, acc1[R])),
      ...);
   }
-  if (rows == 2 * v && tokens == nt) {
-    ((acc0[T].store_unaligned(y + T * ldy), acc1[T].store_unaligned(y + T * ldy + v)), ...);
-  } else {
-    alignas(64) float tmp[nt][2 * v];
-    ((acc0[T].store_aligned(tmp[T]), acc1[T].store_aligned(tmp[T] + v)), ...);
-    for (std::size_t t = 0; t < tokens; ++t)
-      for (std::size_t r = 0; r < rows; ++r) y[t * ldy + r] = tmp[t][r];
-  }
+  alignas(64) float tmp[mr][2 * v];
+  ((acc0[R].store_aligned(tmp[R]), acc1[R].store_aligned(tmp[R] + v)), ...);
+  for (std::size_t t = 0; t < tokens; ++t)
+    for (std::size_t r = 0; r < mr; ++r) y[t * ldy + r] = tmp[r][t];
 }
 
 template <class Arch>
-void gemm_kernel(const float* panel, std::size_t rows, const float* xp, std::size_t tokens,
-                 std::size_t k_len, float* y, std::size_t ldy) noexcept {
-  constexpr std::size_t NT = panel_tokens_of<Arch>();
-  for (std::size_t t = 0; t < tokens; t += NT) {
-    const std::size_t nt = tokens - t < NT ? tokens - t : NT;
-    gemm_micro<Arch>(std::make_index_sequence<NT>{}, panel, rows, xp + t * k_len, nt, k_len,
-                     y + t * ldy, ldy);
+void gemm_kernel(const float* w, std::size_t w_stride, std::size_t rows, const float* xp,
+                 std::size_t tokens, std::size_t k_len, float* y, std::size_t ldy) noexcept {
+  constexpr std::size_t MR = tile_rows_of<Arch>(), PT = 2 * xsimd::batch<float, Arch>::size;
+  for (std::size_t t = 0; t < tokens; t += PT) {
+    const std::size_t nt = tokens - t < PT ? tokens - t : PT;
+    const float* xpt = xp + t * k_len;
+    std::size_t r = 0;
+    for (; r + MR <= rows; r += MR)
+      gemm_micro<Arch>(std::make_index_sequence<MR>{}, w + r * w_stride, w_stride, xpt, nt, k_len,
+                       y + t * ldy + r, ldy);
+    for (; r < rows; ++r)
+      gemm_micro<Arch>(std::make_index_sequence<1>{}, w + r * w_stride, w_stride, xpt, nt, k_len,
+                       y + t * ldy + r, ldy);
   }
 }
 
@@ -198,8 +186,8 @@ double sum_exp_kernel(const float* x, std::size_t n, float shift) noexcept {
 template <class Arch>
 kernel_table make_kernels() noexcept {
   return {Arch::name(),
+          detail::tile_rows_of<Arch>(),
           2 * xsimd::batch<float, Arch>::size,
-          detail::panel_tokens_of<Arch>(),
           &detail::dot_kernel<Arch>,
           &detail::gemm_kernel<Arch>,
           &detail::axpy_kernel<Arch>,
