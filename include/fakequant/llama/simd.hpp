@@ -37,6 +37,11 @@ struct kernel_table {
   void (*axpy)(float a, const float* x, float* y, std::size_t n) noexcept;
   /// Σ exp(x[i] − shift), the exponentials in float, the sum in double (as llama-perplexity).
   double (*sum_exp)(const float* x, std::size_t n, float shift) noexcept;
+  /// Benchmark baseline: `iterations` steps of 2 × tile_rows independent register-resident fused
+  /// multiply-adds; returns a value that depends on all of them. Floating-point operations done:
+  /// iterations × 2 × tile_rows × 2 × fma_lanes.
+  float (*fma_peak)(std::size_t iterations) noexcept;
+  std::size_t fma_lanes;
 };
 
 /// Packs `tokens` rows of k_len floats into panels of `panel_tokens`, each stored k-major
@@ -180,6 +185,23 @@ double sum_exp_kernel(const float* x, std::size_t n, float shift) noexcept {
   return total;
 }
 
+template <class Arch, std::size_t... I>
+FQ_FORCE_INLINE float fma_peak_impl(std::index_sequence<I...>, std::size_t iterations) noexcept {
+  using batch = xsimd::batch<float, Arch>;
+  batch acc[sizeof...(I)] = {batch(1.0f + static_cast<float>(I) * 1e-3f)...};
+  const batch m(0.9999999f), c(1e-7f);
+  for (std::size_t n = 0; n < iterations; ++n) ((acc[I] = fmadd<Arch>(acc[I], m, c)), ...);
+  batch s(0.0f);
+  ((s += acc[I]), ...);
+  return reduce<Arch>(s);
+}
+
+template <class Arch>
+float fma_peak_kernel(std::size_t iterations) noexcept {
+  // As many independent chains as the GEMM's accumulators: enough to cover the FMA latency.
+  return fma_peak_impl<Arch>(std::make_index_sequence<2 * tile_rows_of<Arch>()>{}, iterations);
+}
+
 }  // namespace detail
 
 /// The kernel table of one architecture (instantiate it in a translation unit compiled for Arch).
@@ -191,7 +213,9 @@ kernel_table make_kernels() noexcept {
           &detail::dot_kernel<Arch>,
           &detail::gemm_kernel<Arch>,
           &detail::axpy_kernel<Arch>,
-          &detail::sum_exp_kernel<Arch>};
+          &detail::sum_exp_kernel<Arch>,
+          &detail::fma_peak_kernel<Arch>,
+          xsimd::batch<float, Arch>::size};
 }
 
 /// The kernels the including translation unit's compile flags allow; no set-up needed.
