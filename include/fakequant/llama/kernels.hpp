@@ -131,8 +131,9 @@ inline void matmul(const kernel_table& k, const weight& w, const float* x, std::
   const std::size_t cols = static_cast<std::size_t>(w.cols),
                     rows = static_cast<std::size_t>(w.rows);
   const std::size_t be = format::block_elements(w.type);
-  std::vector<float> xp(packed_tokens_size(n_tokens, cols, k.panel_tokens));
-  pack_tokens(x, n_tokens, cols, k.panel_tokens, xp.data());
+  const bool small = n_tokens * 4 <= k.panel_tokens;
+  std::vector<float> xp(small ? 0 : packed_tokens_size(n_tokens, cols, k.panel_tokens));
+  if (!small) pack_tokens(x, n_tokens, cols, k.panel_tokens, xp.data());
   // Rows per block: a multiple of the register tile, about 256 KiB of decoded floats. Decoded rows
   // are a few floats apart more than a row, so the tile's rows do not all map to one L1 set.
   const std::size_t stride = cols + 16;
@@ -145,14 +146,33 @@ inline void matmul(const kernel_table& k, const weight& w, const float* x, std::
         buf.resize(block * stride);
         for (std::size_t b = b0; b < b1; ++b) {
           const std::size_t r0 = b * block, nr = std::min(rows, r0 + block) - r0;
+          if (small && w.type == gguf::ggml_type::f16) {
+            // Generation over F16 weights: converted in registers, no buffer.
+            for (std::size_t r = 0; r < nr; ++r) {
+              const auto* row = reinterpret_cast<const std::uint16_t*>(w.row(r0 + r));
+              for (std::size_t t = 0; t < n_tokens; ++t)
+                y[t * rows + r0 + r] = k.dot_f16(row, x + t * cols, cols);
+            }
+            continue;
+          }
           for (std::size_t r = 0; r < nr; ++r) {
+            float* dst = buf.data() + r * stride;
             if (w.type == gguf::ggml_type::f32) {
-              std::memcpy(buf.data() + r * stride, w.row(r0 + r), cols * 4);
+              std::memcpy(dst, w.row(r0 + r), cols * 4);
+            } else if (w.type == gguf::ggml_type::f16) {
+              k.f16_to_f32(reinterpret_cast<const std::uint16_t*>(w.row(r0 + r)), dst, cols);
             } else {
-              format::decode_blocks(w.type, w.row(r0 + r), cols / be, buf.data() + r * stride);
+              format::decode_blocks(w.type, w.row(r0 + r), cols / be, dst);
             }
           }
-          k.gemm(buf.data(), stride, nr, xp.data(), n_tokens, cols, y + r0, rows);
+          if (small) {
+            // A few tokens (generation): dot products; a packed panel would be mostly padding.
+            for (std::size_t t = 0; t < n_tokens; ++t)
+              for (std::size_t r = 0; r < nr; ++r)
+                y[t * rows + r0 + r] = k.dot(buf.data() + r * stride, x + t * cols, cols);
+          } else {
+            k.gemm(buf.data(), stride, nr, xp.data(), n_tokens, cols, y + r0, rows);
+          }
         }
       });
 }

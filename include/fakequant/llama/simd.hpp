@@ -8,10 +8,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 #include <utility>
 #include <xsimd/xsimd.hpp>
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__F16C__)
 #include <immintrin.h>
 #endif
 
@@ -42,6 +43,10 @@ struct kernel_table {
   /// iterations × 2 × tile_rows × 2 × fma_lanes.
   float (*fma_peak)(std::size_t iterations) noexcept;
   std::size_t fma_lanes;
+  /// IEEE binary16 to float32, exactly (the hardware conversion where the CPU has one).
+  void (*f16_to_f32)(const std::uint16_t* h, float* out, std::size_t n) noexcept;
+  /// Σ f16(w[i])·x[i]: a weight row stored as F16 times float activations, without a buffer.
+  float (*dot_f16)(const std::uint16_t* w, const float* x, std::size_t n) noexcept;
 };
 
 /// Packs `tokens` rows of k_len floats into panels of `panel_tokens`, each stored k-major
@@ -202,6 +207,76 @@ float fma_peak_kernel(std::size_t iterations) noexcept {
   return fma_peak_impl<Arch>(std::make_index_sequence<2 * tile_rows_of<Arch>()>{}, iterations);
 }
 
+// Exact scalar binary16 → float32 (subnormals, infinities and NaN payloads included).
+FQ_FORCE_INLINE float half_to_float(std::uint16_t h) noexcept {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  std::uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (man << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (man << 13);
+  } else if (man == 0) {
+    bits = sign;
+  } else {  // subnormal: normalise
+    exp = 113;
+    while (!(man & 0x400u)) {
+      man <<= 1;
+      --exp;
+    }
+    bits = sign | (exp << 23) | ((man & 0x3ffu) << 13);
+  }
+  float f;
+  __builtin_memcpy(&f, &bits, 4);
+  return f;
+}
+
+template <class Arch>
+void f16_to_f32_kernel(const std::uint16_t* h, float* out, std::size_t n) noexcept {
+  std::size_t i = 0;
+#if defined(__AVX512F__)
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>)
+    for (; i + 16 <= n; i += 16)
+      _mm512_storeu_ps(
+          out + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i))));
+#endif
+#if defined(__F16C__)
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i,
+                     _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
+#endif
+  for (; i < n; ++i) out[i] = half_to_float(h[i]);
+}
+
+template <class Arch>
+float dot_f16_kernel(const std::uint16_t* w, const float* x, std::size_t n) noexcept {
+#if defined(__AVX512F__)
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+      const __m512 w0 =
+          _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)));
+      const __m512 w1 =
+          _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i + 16)));
+      s0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + i), s0);
+      s1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + i + 16), s1);
+    }
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    for (; i < n; ++i) s += half_to_float(w[i]) * x[i];
+    return s;
+  }
+#endif
+  // Elsewhere: convert a block into a small buffer and use the float dot product.
+  alignas(64) float buf[256];
+  float s = 0.0f;
+  for (std::size_t i = 0; i < n; i += 256) {
+    const std::size_t m = n - i < 256 ? n - i : 256;
+    f16_to_f32_kernel<Arch>(w + i, buf, m);
+    s += dot_kernel<Arch>(buf, x + i, m);
+  }
+  return s;
+}
+
 }  // namespace detail
 
 /// The kernel table of one architecture (instantiate it in a translation unit compiled for Arch).
@@ -215,7 +290,9 @@ kernel_table make_kernels() noexcept {
           &detail::axpy_kernel<Arch>,
           &detail::sum_exp_kernel<Arch>,
           &detail::fma_peak_kernel<Arch>,
-          xsimd::batch<float, Arch>::size};
+          xsimd::batch<float, Arch>::size,
+          &detail::f16_to_f32_kernel<Arch>,
+          &detail::dot_f16_kernel<Arch>};
 }
 
 /// The kernels the including translation unit's compile flags allow; no set-up needed.
