@@ -9,6 +9,7 @@ namespace fqcli {
 
 void register_inspect(CLI::App& app);
 void register_copy(CLI::App& app);
+void register_diff(CLI::App& app);
 void register_synth(CLI::App& app);
 
 }  // namespace fqcli

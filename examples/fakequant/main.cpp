@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   fqcli::register_inspect(app);
   fqcli::register_copy(app);
+  fqcli::register_diff(app);
   fqcli::register_synth(app);
   try {
     app.parse(argc, argv);
