@@ -17,6 +17,8 @@
 //   sums carry an error near 2^-100 relative: the means are the exactly rounded value except
 //   within that distance of a rounding boundary; sums of squares (RMSE, SQNR, std) use plain
 //   per-lane float64 sums, a relative error below 2^-45.
+// - Bit-identity across instruction sets assumes no fused multiply-add contraction: build with
+//   -ffp-contract=off (the project's targets do), as GCC contracts a*b+c by default under -mfma.
 #pragma once
 
 #include <algorithm>

@@ -56,12 +56,14 @@ inline std::string to_svg(const tensor_diff& t) {
        "font-family=\"sans-serif\" font-size=\"12\">\n";
   s += "<rect width=\"" + fmt_num(W) + "\" height=\"" + fmt_num(H) + "\" fill=\"white\"/>\n";
   const auto& p = t.paired;
+  char cosine[32];
+  std::snprintf(cosine, sizeof cosine, "%.9f", p.cosine);
   s += "<text x=\"20\" y=\"24\" font-size=\"16\">" + detail::xml_escape(t.name) + " (" + t.type_a +
        " → " + t.type_b + ")</text>\n";
   s += "<text x=\"20\" y=\"44\">changed " + std::to_string(p.changed) + " of " +
        std::to_string(p.count) + ", max |a-b| " + fmt_num(p.max_abs_diff) + ", mean rel " +
        fmt_num(p.mean_rel_diff) + ", max rel " + fmt_num(p.max_rel_diff) + ", SQNR " +
-       fmt_num(p.sqnr_db) + " dB, cosine " + fmt_num(p.cosine) + "</text>\n";
+       fmt_num(p.sqnr_db) + " dB, cosine " + cosine + "</text>\n";
   // Axes.
   for (double x0 : {left1, left2})
     s += "<rect x=\"" + fmt_num(x0) + "\" y=\"" + fmt_num(top) + "\" width=\"" + fmt_num(pw) +
