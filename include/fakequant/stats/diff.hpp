@@ -148,15 +148,16 @@ inline diff_report diff_files(const gguf::file& a, const gguf::file& b,
     t.type_b = std::string(gguf::type_name(tb->type));
     t.shape.assign(ta.shape().begin(), ta.shape().end());
     t.identical_bytes = same;
-    const std::vector<float> va = detail::decode_tensor(a, ta), vb = detail::decode_tensor(b, *tb);
+    std::vector<float> va = detail::decode_tensor(a, ta), vb = detail::decode_tensor(b, *tb);
     t.paired = compare(va, vb, {.epsilon = o.epsilon, .threads = o.threads});
-    t.distribution = compare_distributions(va, vb, o.bins);
     const std::size_t step =
         std::max<std::size_t>(1, va.size() / std::max<std::size_t>(1, o.samples));
     for (std::size_t i = 0; i < va.size() && t.samples.size() < o.samples; i += step)
       if (std::isfinite(va[i]) && std::isfinite(vb[i]))
         t.samples.emplace_back(va[i], std::fabs(static_cast<double>(va[i]) - vb[i]) /
                                           (std::fabs(static_cast<double>(va[i])) + o.epsilon));
+    // Last, as it sorts the decoded data in place.
+    t.distribution = compare_distributions(std::move(va), std::move(vb), o.bins);
     r.tensors.push_back(std::move(t));
   }
   return r;

@@ -64,37 +64,35 @@ FQ_FORCE_INLINE float from_order_key(std::uint32_t k) noexcept {
   return std::bit_cast<float>((k >> 31) ? (k & 0x7FFFFFFFu) : ~k);
 }
 
-/// The finite values of x, and the counts of the others.
-inline std::vector<float> finite_values(std::span<const float> x, summary& s) {
-  std::vector<float> v;
-  v.reserve(x.size());
-  for (float f : x) {
+/// Keeps only the finite values of `v` (in order), counting the others into `s`.
+inline void keep_finite(std::vector<float>& v, summary& s) {
+  s.count = v.size();
+  std::size_t k = 0;
+  for (float f : v) {
     const std::uint32_t m = std::bit_cast<std::uint32_t>(f) & 0x7FFFFFFFu;
     if (m < 0x7F800000u) {
-      v.push_back(f);
+      v[k++] = f;
     } else {
       s.nan += m > 0x7F800000u;
       s.inf += m == 0x7F800000u;
     }
   }
-  s.count = x.size();
-  s.finite = v.size();
-  return v;
+  v.resize(k);
+  s.finite = k;
 }
 
-/// Sorts floats by value in linear time (two 16-bit LSD radix passes over order keys).
+/// Sorts finite floats by value in linear time: two 16-bit LSD radix passes over order keys,
+/// computed on the fly, with one scratch buffer of the same size.
 inline void radix_sort(std::vector<float>& v) {
-  std::vector<std::uint32_t> k(v.size()), tmp(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) k[i] = order_key(v[i]);
+  std::vector<float> tmp(v.size());
   for (int pass = 0; pass < 2; ++pass) {
     const int sh = 16 * pass;
     std::vector<std::size_t> pos(65537, 0);
-    for (auto key : k) ++pos[((key >> sh) & 0xFFFFu) + 1];
+    for (float f : v) ++pos[((order_key(f) >> sh) & 0xFFFFu) + 1];
     for (std::size_t i = 1; i < pos.size(); ++i) pos[i] += pos[i - 1];
-    for (auto key : k) tmp[pos[(key >> sh) & 0xFFFFu]++] = key;
-    k.swap(tmp);
+    for (float f : v) tmp[pos[(order_key(f) >> sh) & 0xFFFFu]++] = f;
+    v.swap(tmp);
   }
-  for (std::size_t i = 0; i < v.size(); ++i) v[i] = from_order_key(k[i]);
 }
 
 /// Exact sum of floats: 256-value blocks whose nonzero exponents span at most 20 binades are summed
@@ -230,7 +228,8 @@ inline double wasserstein1_sorted(const std::vector<float>& a, const std::vector
 ///     auto q = fq::stats::quantiles(values, fq::stats::default_probabilities);
 inline std::vector<double> quantiles(std::span<const float> x, std::span<const double> probs) {
   summary ignored;
-  std::vector<float> v = detail::finite_values(x, ignored);
+  std::vector<float> v(x.begin(), x.end());
+  detail::keep_finite(v, ignored);
   std::vector<double> out(probs.size(), std::numeric_limits<double>::quiet_NaN());
   if (v.empty()) return out;
   const std::size_t n = v.size();
@@ -256,7 +255,8 @@ inline std::vector<double> quantiles(std::span<const float> x, std::span<const d
 /// Summary of one side with its own `bins` equal-width histogram bins over [min, max].
 inline summary summarize(std::span<const float> x, std::size_t bins = 64) {
   summary s;
-  std::vector<float> v = detail::finite_values(x, s);
+  std::vector<float> v(x.begin(), x.end());
+  detail::keep_finite(v, s);
   detail::radix_sort(v);
   detail::summarize_sorted(v, s);
   if (!v.empty())
@@ -265,13 +265,14 @@ inline summary summarize(std::span<const float> x, std::size_t bins = 64) {
 }
 
 /// Summaries of `before` and `after` over common histogram edges (`bins` equal bins spanning both),
-/// and the change between them. The two sides may differ in length.
-inline distribution_comparison compare_distributions(std::span<const float> before,
-                                                     std::span<const float> after,
+/// and the change between them. The two sides may differ in length. This overload reuses the two
+/// vectors' storage (they are sorted in place), so the peak memory is that of the data plus one
+/// scratch copy of the larger side.
+inline distribution_comparison compare_distributions(std::vector<float> a, std::vector<float> b,
                                                      std::size_t bins = 64) {
   distribution_comparison c;
-  std::vector<float> a = detail::finite_values(before, c.before);
-  std::vector<float> b = detail::finite_values(after, c.after);
+  detail::keep_finite(a, c.before);
+  detail::keep_finite(b, c.after);
   detail::radix_sort(a);
   detail::radix_sort(b);
   detail::summarize_sorted(a, c.before);
@@ -294,6 +295,14 @@ inline distribution_comparison compare_distributions(std::span<const float> befo
                          static_cast<double>(c.after.histogram[k]) * na));
   c.change.histogram_overlap = overlap.value() / na / nb;
   return c;
+}
+
+/// As above, for data the caller keeps: works on copies.
+inline distribution_comparison compare_distributions(std::span<const float> before,
+                                                     std::span<const float> after,
+                                                     std::size_t bins = 64) {
+  return compare_distributions(std::vector<float>(before.begin(), before.end()),
+                               std::vector<float>(after.begin(), after.end()), bins);
 }
 
 }  // namespace fq::stats
