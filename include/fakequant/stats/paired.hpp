@@ -30,6 +30,7 @@
 #include <limits>
 #include <span>
 #include <thread>
+#include <type_traits>
 #include <vector>
 #include <xsimd/xsimd.hpp>
 
@@ -194,94 +195,100 @@ FQ_FORCE_INLINE void prescan(const float* a, const float* b, std::uint32_t& hi, 
   }
 }
 
-/// One block on the SIMD path, after the pre-scan. `da`, `db`: the block as float64 (aligned).
-/// Returns false, having changed nothing, when the block holds NaN or Inf.
+/// `batch::size` floats from `p`, widened to float64 (exact). xsimd 8.1 has no widening
+/// conversion, so x86 gets the one-instruction intrinsics and other architectures a copy.
 template <class Arch>
-bool simd_block(paired_partial& p, const double* da, const double* db, std::uint64_t index0,
+FQ_FORCE_INLINE xsimd::batch<double, Arch> load_widen(const float* p) noexcept {
+  using batch = xsimd::batch<double, Arch>;
+#if XSIMD_WITH_AVX512F
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>)
+    return batch(_mm512_cvtps_pd(_mm256_loadu_ps(p)));
+#endif
+#if XSIMD_WITH_AVX
+  if constexpr (std::is_base_of_v<xsimd::avx, Arch>) return batch(_mm256_cvtps_pd(_mm_loadu_ps(p)));
+#endif
+#if XSIMD_WITH_SSE2
+  if constexpr (std::is_base_of_v<xsimd::sse2, Arch>)
+    return batch(
+        _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)))));
+#endif
+  alignas(64) double tmp[batch::size];
+  for (std::size_t k = 0; k < batch::size; ++k) tmp[k] = p[k];
+  return batch::load_aligned(tmp);
+}
+
+/// One block on the SIMD path, after the pre-scan. Returns false, having changed nothing, when the
+/// block holds NaN or Inf.
+template <class Arch>
+bool simd_block(paired_partial& p, const float* fa, const float* fb, std::uint64_t index0,
                 double eps) noexcept {
   using batch = xsimd::batch<double, Arch>;
   constexpr std::size_t w = batch::size;
   static_assert(virtual_lanes % w == 0, "SIMD width must divide the virtual lane count");
   constexpr std::size_t regs = virtual_lanes / w;
   constexpr std::size_t n = block_size;
-  alignas(64) double lanes[5][virtual_lanes];
-
-  // |a-b| (exact here, see the header comment), its maximum, and the sums of squares (plain
-  // per-lane sums, relative error < 2^-45, fixed lane order).
-  double block_sd, block_aa, block_bb, block_dd, block_md;
-  {
-    batch sd[regs], md[regs], aa[regs], bb[regs], dd[regs];
-    for (std::size_t r = 0; r < regs; ++r) sd[r] = md[r] = aa[r] = bb[r] = dd[r] = batch(0.0);
-    for (std::size_t i = 0; i < n; i += virtual_lanes)
-      for (std::size_t r = 0; r < regs; ++r) {
-        const batch a = batch::load_aligned(da + i + r * w),
-                    b = batch::load_aligned(db + i + r * w);
-        const batch d = a - b, ad = xsimd::abs(d);
-        sd[r] += ad;
-        md[r] = xsimd::max(md[r], ad);
-        aa[r] += a * a, bb[r] += b * b, dd[r] += d * d;
-      }
+  // One pass: |a-b| (exact here, see the header comment) and its maximum; the sums of squares
+  // (plain per-lane sums, relative error < 2^-45, fixed lane order); Σab (it may cancel, and the
+  // cosine needs it to 1e-12) and the relative differences with TwoSum lanes, and their maximum.
+  const batch ve(eps);
+  batch sd[regs], md[regs], aa[regs], bb[regs], dd[regs], s[regs], e[regs], rs[regs], re[regs],
+      mr[regs];
+  for (std::size_t r = 0; r < regs; ++r)
+    sd[r] = md[r] = aa[r] = bb[r] = dd[r] = s[r] = e[r] = rs[r] = re[r] = mr[r] = batch(0.0);
+  for (std::size_t i = 0; i < n; i += virtual_lanes)
     for (std::size_t r = 0; r < regs; ++r) {
-      sd[r].store_aligned(lanes[0] + r * w), md[r].store_aligned(lanes[1] + r * w);
-      aa[r].store_aligned(lanes[2] + r * w), bb[r].store_aligned(lanes[3] + r * w);
-      dd[r].store_aligned(lanes[4] + r * w);
+      const batch a = load_widen<Arch>(fa + i + r * w), b = load_widen<Arch>(fb + i + r * w);
+      const batch d = a - b, ad = xsimd::abs(d);
+      sd[r] += ad;
+      md[r] = xsimd::max(md[r], ad);
+      aa[r] += a * a, bb[r] += b * b, dd[r] += d * d;
+      const batch x = a * b;
+      const batch t = s[r] + x, bp = t - s[r];
+      e[r] += (s[r] - (t - bp)) + (x - bp);
+      s[r] = t;
+      const batch y = ad / (xsimd::abs(a) + ve);
+      mr[r] = xsimd::max(mr[r], y);
+      const batch u = rs[r] + y, up = u - rs[r];
+      re[r] += (rs[r] - (u - up)) + (y - up);
+      rs[r] = u;
     }
-    block_sd = lane_sum(lanes[0]);
-    // Any NaN or Inf in the block makes Σ|a-b| NaN or Inf (finite floats cannot overflow it).
-    if (!std::isfinite(block_sd)) return false;
-    block_md = *std::max_element(lanes[1], lanes[1] + virtual_lanes);
-    block_aa = lane_sum(lanes[2]), block_bb = lane_sum(lanes[3]), block_dd = lane_sum(lanes[4]);
+  alignas(64) double lanes[10][virtual_lanes];
+  for (std::size_t r = 0; r < regs; ++r) {
+    sd[r].store_aligned(lanes[0] + r * w), md[r].store_aligned(lanes[1] + r * w);
+    aa[r].store_aligned(lanes[2] + r * w), bb[r].store_aligned(lanes[3] + r * w);
+    dd[r].store_aligned(lanes[4] + r * w), s[r].store_aligned(lanes[5] + r * w);
+    e[r].store_aligned(lanes[6] + r * w), rs[r].store_aligned(lanes[7] + r * w);
+    re[r].store_aligned(lanes[8] + r * w), mr[r].store_aligned(lanes[9] + r * w);
   }
+  const double block_sd = lane_sum(lanes[0]);
+  // Any NaN or Inf in the block makes Σ|a-b| NaN or Inf (finite floats cannot overflow it).
+  if (!std::isfinite(block_sd)) return false;
   p.s_absd.add(block_sd);
-  p.s_aa.add(block_aa);
-  p.s_bb.add(block_bb);
-  p.s_dd.add(block_dd);
-  if (block_md > p.max_d)  // find where it first occurs: rare once the maximum has settled
+  p.s_aa.add(lane_sum(lanes[2]));
+  p.s_bb.add(lane_sum(lanes[3]));
+  p.s_dd.add(lane_sum(lanes[4]));
+  double fs, fe;
+  fold_two_sum(lanes[5], lanes[6], fs, fe);
+  p.s_ab.add(fs);
+  p.s_ab.add(fe);
+  fold_two_sum(lanes[7], lanes[8], fs, fe);
+  p.s_rel.add(fs);
+  p.s_rel.add(fe);
+  // Where the maxima first occur: rare once they have settled.
+  const double block_md = *std::max_element(lanes[1], lanes[1] + virtual_lanes);
+  if (block_md > p.max_d)
     for (std::size_t i = 0; i < n; ++i)
-      if (std::fabs(da[i] - db[i]) == block_md) {
+      if (std::fabs(double{fa[i]} - fb[i]) == block_md) {
         p.take_max_d(block_md, index0 + i);
         break;
       }
-  // Σab (it may cancel, and the cosine needs it to 1e-12) and the relative differences with
-  // TwoSum lanes; the maximum relative difference.
-  {
-    const batch ve(eps);
-    batch s[regs], e[regs], rs[regs], re[regs], mr[regs];
-    for (std::size_t r = 0; r < regs; ++r) s[r] = e[r] = rs[r] = re[r] = mr[r] = batch(0.0);
-    for (std::size_t i = 0; i < n; i += virtual_lanes)
-      for (std::size_t r = 0; r < regs; ++r) {
-        const batch a = batch::load_aligned(da + i + r * w),
-                    b = batch::load_aligned(db + i + r * w);
-        const batch x = a * b;
-        const batch t = s[r] + x, bp = t - s[r];
-        e[r] += (s[r] - (t - bp)) + (x - bp);
-        s[r] = t;
-        const batch y = xsimd::abs(a - b) / (xsimd::abs(a) + ve);
-        mr[r] = xsimd::max(mr[r], y);
-        const batch u = rs[r] + y, up = u - rs[r];
-        re[r] += (rs[r] - (u - up)) + (y - up);
-        rs[r] = u;
+  const double block_mr = *std::max_element(lanes[9], lanes[9] + virtual_lanes);
+  if (block_mr > p.max_r)
+    for (std::size_t i = 0; i < n; ++i)
+      if (std::fabs(double{fa[i]} - fb[i]) / (std::fabs(double{fa[i]}) + eps) == block_mr) {
+        p.take_max_r(block_mr, index0 + i);
+        break;
       }
-    for (std::size_t r = 0; r < regs; ++r) {
-      s[r].store_aligned(lanes[0] + r * w), e[r].store_aligned(lanes[1] + r * w);
-      rs[r].store_aligned(lanes[2] + r * w), re[r].store_aligned(lanes[3] + r * w);
-      mr[r].store_aligned(lanes[4] + r * w);
-    }
-    double fs, fe;
-    fold_two_sum(lanes[0], lanes[1], fs, fe);
-    p.s_ab.add(fs);
-    p.s_ab.add(fe);
-    fold_two_sum(lanes[2], lanes[3], fs, fe);
-    p.s_rel.add(fs);
-    p.s_rel.add(fe);
-    const double bmax = *std::max_element(lanes[4], lanes[4] + virtual_lanes);
-    if (bmax > p.max_r)
-      for (std::size_t i = 0; i < n; ++i)
-        if (std::fabs(da[i] - db[i]) / (std::fabs(da[i]) + eps) == bmax) {
-          p.take_max_r(bmax, index0 + i);
-          break;
-        }
-  }
   return true;
 }
 
@@ -290,7 +297,6 @@ bool simd_block(paired_partial& p, const double* da, const double* db, std::uint
 template <class Arch>
 void reduce_range(paired_partial& p, const float* a, const float* b, std::size_t first,
                   std::size_t last, std::uint64_t base, const paired_options& o) noexcept {
-  alignas(64) double da[block_size], db[block_size];
   const double eps = o.epsilon;
   for (std::size_t i0 = first; i0 < last; i0 += block_size) {
     const std::size_t len = std::min(block_size, last - i0);
@@ -303,8 +309,7 @@ void reduce_range(paired_partial& p, const float* a, const float* b, std::size_t
       fast = e_hi - e_lo <= 20;
     }
     if (fast) {
-      for (std::size_t k = 0; k < block_size; ++k) da[k] = a[i0 + k], db[k] = b[i0 + k];
-      fast = simd_block<Arch>(p, da, db, base + i0, eps);
+      fast = simd_block<Arch>(p, a + i0, b + i0, base + i0, eps);
     }
     if (!fast) {
       for (std::size_t k = 0; k < len; ++k)
