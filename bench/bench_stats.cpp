@@ -5,9 +5,13 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <fakequant/format/blocks.hpp>
+#include <fakequant/gguf.hpp>
 #include <fakequant/stats/distribution.hpp>
 #include <fakequant/stats/paired.hpp>
+#include <optional>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 #include <xsimd/xsimd.hpp>
@@ -99,8 +103,35 @@ void bm_quantiles_full_sort(benchmark::State& st) {
   st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations() * len));
 }
 
+// Block decoders on the largest tensor of each type in the kq models (output floats per second).
+void bm_decode(benchmark::State& st, const char* file, const char* tensor) {
+  const std::string path = std::string(FQ_SHARED_DIR) + "/testdata/models/" + file;
+  std::optional<fq::gguf::file> f;
+  try {
+    f.emplace(fq::gguf::file::open(path));
+  } catch (const fq::error& e) {
+    st.SkipWithError(e.what());
+    return;
+  }
+  const auto& t = f->tensor(tensor);
+  std::vector<float> out(t.ne[0]);
+  const auto data = f->tensor_data(t);
+  for (auto _ : st) {
+    for (std::uint64_t r = 0; r < t.rows(); ++r) fq::format::decode(t.type, data, r * t.ne[0], out);
+    benchmark::DoNotOptimize(out.data());
+  }
+  st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations() * t.elements));
+  st.SetLabel(std::string(fq::gguf::type_name(t.type)));
+}
+
 }  // namespace
 
+BENCHMARK_CAPTURE(bm_decode, f16, "kq-f16.gguf", "token_embd.weight");
+BENCHMARK_CAPTURE(bm_decode, q8_0, "../models/tl-mini-q8_0.gguf", "token_embd.weight");
+BENCHMARK_CAPTURE(bm_decode, q4_0, "kq-q4_0.gguf", "blk.0.ffn_up.weight");
+BENCHMARK_CAPTURE(bm_decode, q4_k, "kq-q4_k_m.gguf", "blk.0.ffn_up.weight");
+BENCHMARK_CAPTURE(bm_decode, q5_k, "kq-q5_k_m.gguf", "blk.0.ffn_up.weight");
+BENCHMARK_CAPTURE(bm_decode, q6_k, "kq-q6_k.gguf", "token_embd.weight");
 BENCHMARK(bm_plain_read)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_paired)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_quantiles_select)->Arg(1 << 24)->Unit(benchmark::kMillisecond)->UseRealTime();
