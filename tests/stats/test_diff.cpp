@@ -163,3 +163,27 @@ TEST_CASE("stats: diff JSON is byte-identical for 1, 2 and 4 threads") {
     }
   }
 }
+
+TEST_CASE("stats: the SVG picture is one well-formed document per tensor") {
+  const auto dir = fq_test::require_shared("testdata/models");
+  if (dir.empty()) return;
+  fq_test::temp_dir tmp;
+  const auto r =
+      fq_test::run_program({"diff", (dir / "kq-f16.gguf").string(), (dir / "kq-q4_0.gguf").string(),
+                            "--tensors", "blk.1.*", "--svg", (tmp / "svg").string()});
+  CHECK(r.status == 1);  // other types: a structure difference, reported and pictured anyway
+  std::size_t pictures = 0;
+  for (const auto& e : fq_test::fs::directory_iterator(tmp / "svg")) {
+    const auto text = slurp(e.path());
+    CHECK(text.rfind("<svg", 0) == 0);
+    CHECK(text.find("</svg>") != std::string::npos);
+    CHECK(text.find("<circle") != std::string::npos);           // relative difference points
+    CHECK(text.find("fill=\"#ff7f0e\"") != std::string::npos);  // the after histogram
+    std::size_t open = 0, close = 0;
+    for (std::size_t p = text.find('<'); p != std::string::npos; p = text.find('<', p + 1)) ++open;
+    for (std::size_t p = text.find('>'); p != std::string::npos; p = text.find('>', p + 1)) ++close;
+    CHECK(open == close);
+    ++pictures;
+  }
+  CHECK(pictures == 7);  // blk.1's 7 quantized matrices; its two norms are unchanged
+}

@@ -300,3 +300,28 @@ TEST_CASE("stats: 10^8 pairs, exact sums and thread independence") {
   check_identical(one, st::compare(a, b, {.threads = 4}));
   check_identical(one, st::compare(a, b, {.threads = 2}));
 }
+
+TEST_CASE("stats: derived statistics within 1e-12 of a long double reference") {
+  std::mt19937_64 rng(11);
+  for (std::size_t n : {1u, 9u, 300u, 100000u}) {
+    INFO("n = " << n);
+    std::vector<float> a, b;
+    weights(n, rng, a, b);
+    // A few sign flips and flushes on top of the rounding.
+    for (std::size_t i = 0; i < n; i += 97) b[i] = (i % 2) ? 0.0f : -b[i];
+    long double aa = 0, bb = 0, ab = 0, dd = 0, ad = 0, rel = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const long double x = a[i], y = b[i];
+      aa += x * x, bb += y * y, ab += x * y, dd += (x - y) * (x - y);
+      ad += std::fabs(x - y);
+      rel += std::fabs(x - y) / (std::fabs(x) + 1e-8L);
+    }
+    const auto s = st::compare(a, b);
+    const auto ln = static_cast<long double>(n);
+    CHECK(close(s.rmse, static_cast<double>(std::sqrt(dd / ln))));
+    CHECK(close(s.cosine, static_cast<double>(ab / (std::sqrt(aa) * std::sqrt(bb)))));
+    if (dd > 0) CHECK(close(s.sqnr_db, static_cast<double>(10 * std::log10(aa / dd))));
+    CHECK(close(s.mean_abs_diff, static_cast<double>(ad / ln), 1e-15));
+    CHECK(close(s.mean_rel_diff, static_cast<double>(rel / ln), 1e-14));
+  }
+}
