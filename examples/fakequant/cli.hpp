@@ -11,5 +11,6 @@ void register_inspect(CLI::App& app);
 void register_copy(CLI::App& app);
 void register_diff(CLI::App& app);
 void register_synth(CLI::App& app);
+void register_perplexity(CLI::App& app);
 
 }  // namespace fqcli

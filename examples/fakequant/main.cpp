@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   fqcli::register_copy(app);
   fqcli::register_diff(app);
   fqcli::register_synth(app);
+  fqcli::register_perplexity(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
