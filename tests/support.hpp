@@ -88,16 +88,18 @@ inline std::string quote(const std::string& s) {
   return q;
 }
 
-/// Runs the fakequant program with `args` (each passed as one argument, no shell expansion).
-inline run_result run_program(const std::vector<std::string>& args) {
+/// Runs the fakequant program with `args` (each passed as one argument, no shell expansion) and
+/// `input` on its standard input.
+inline run_result run_program(const std::vector<std::string>& args, const std::string& input = "") {
   temp_dir tmp;
-  const auto out = tmp / "out", err = tmp / "err";
+  const auto out = tmp / "out", err = tmp / "err", in = tmp / "in";
+  write_bytes(in, input.data(), input.size());
   std::string cmd = quote(FQ_PROGRAM);
   for (const auto& a : args) {
     cmd += ' ';
     cmd += quote(a);
   }
-  cmd += " >" + quote(out.string()) + " 2>" + quote(err.string()) + " </dev/null";
+  cmd += " >" + quote(out.string()) + " 2>" + quote(err.string()) + " <" + quote(in.string());
   const int raw = std::system(cmd.c_str());
   run_result r;
   r.status = (raw != -1 && WIFEXITED(raw)) ? WEXITSTATUS(raw) : -1;

@@ -12,5 +12,6 @@ void register_copy(CLI::App& app);
 void register_diff(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_perplexity(CLI::App& app);
+void register_generate(CLI::App& app);
 
 }  // namespace fqcli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   fqcli::register_diff(app);
   fqcli::register_synth(app);
   fqcli::register_perplexity(app);
+  fqcli::register_generate(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
