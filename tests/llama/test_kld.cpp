@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // KL divergence: exact zero against a model's own fakequant base; llama.cpp's base files read and
 // written; the statistics against llama.cpp's printed ones.
+#include <cstring>
 #include <fakequant/gguf.hpp>
 #include <fakequant/llama/dispatch.hpp>
 #include <fakequant/llama/kld.hpp>
@@ -95,6 +96,37 @@ TEST_CASE("kld: statistics against llama.cpp's base file match llama.cpp's print
     MESSAGE(std::string(name) << ": PPL(Q) " << k.ppl_q << " KLD " << k.kld_mean << " max "
                               << k.kld_max << " same top " << 100 * k.same_top << " %");
   }
+}
+
+TEST_CASE("kld: test 1's model (blk.0.ffn_norm.weight rounded to BF16) against llama.cpp's base") {
+  const auto dir = fq_test::require_shared("reference/tl-mini/kld-base");
+  if (dir.empty()) return;
+  fq_test::temp_dir tmp;
+  const auto f =
+      fq::gguf::file::open((fq_test::shared_dir() / "testdata/models/tl-mini-f32.gguf").string());
+  // Round the tensor to BF16 (nearest even) and keep it F32, as test 1 does.
+  const auto& t = f.tensor("blk.0.ffn_norm.weight");
+  std::vector<float> w(t.elements);
+  std::memcpy(w.data(), f.tensor_data(t).data(), t.bytes);
+  for (auto& v : w) v = fq::llama::detail::round_to_bf16(v);
+  auto b = fq::gguf::builder::from(f);
+  b.replace_tensor(t.name, t.type, {t.ne[0]},
+                   fq::gguf::tensor_source::bytes(std::as_bytes(std::span(w))));
+  b.write(tmp / "bf16.gguf");
+  const auto g = fq::gguf::file::open((tmp / "bf16.gguf").string());
+  const auto m = fq::llama::model::load(g);
+  const auto base = fq::llama::kld_base::open((dir / "tl-mini-f32-c128-chunks2.kld").string());
+  const auto [ppl, k] = fq::llama::kl_divergence(m, base, options(128, 0));
+  std::ifstream in(dir / "kld-tl-mini-bf16-blk0-ffn_norm.log");
+  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  MESSAGE("bf16-blk0-ffn_norm: PPL(Q) "
+          << k.ppl_q << " (llama.cpp " << logged(log, "Mean PPL(Q)") << "), KLD " << k.kld_mean
+          << " (" << logged(log, "Mean    KLD") << "), same top " << 100 * k.same_top << " % ("
+          << logged(log, "Same top p") << ")");
+  CHECK(std::abs(k.ppl_q / logged(log, "Mean PPL(Q)") - 1) < 1e-3);
+  CHECK(std::abs(k.ppl_base - logged(log, "Mean PPL(base)")) < 1e-6);
+  CHECK(std::abs(k.same_top * 100 - logged(log, "Same top p")) <= 1.6);
+  CHECK(std::abs(k.kld_mean - logged(log, "Mean    KLD")) <= 2e-6);
 }
 
 TEST_CASE("kld: a base written in llama.cpp's format matches llama.cpp's own file") {
