@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -66,6 +67,14 @@ inline std::vector<char> read_bytes(const fs::path& p) {
 inline void write_bytes(const fs::path& p, const void* data, std::size_t n) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
   out.write(static_cast<const char*>(data), static_cast<std::streamsize>(n));
+}
+
+/// Whitespace-separated token ids, as in ../shared/reference/*/tokens-*.txt.
+inline std::vector<std::int32_t> read_token_ids(const fs::path& p) {
+  std::ifstream in(p);
+  std::vector<std::int32_t> ids;
+  for (std::int32_t t; in >> t;) ids.push_back(t);
+  return ids;
 }
 
 /// Result of running the fakequant program.

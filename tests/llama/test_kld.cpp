@@ -12,13 +12,6 @@
 
 namespace {
 
-std::vector<std::int32_t> reference_tokens() {
-  std::ifstream in(fq_test::shared_dir() / "reference/tl-mini/tokens-wiki.test.small.raw.txt");
-  std::vector<std::int32_t> ids;
-  for (std::int32_t t; in >> t;) ids.push_back(t);
-  return ids;
-}
-
 fq::llama::perplexity_options options(std::size_t ctx, std::size_t chunks) {
   fq::llama::perplexity_options o;
   o.n_ctx = ctx;
@@ -47,7 +40,8 @@ TEST_CASE("kld: a model against its own fakequant base gives exactly 0 and PPL r
   fq_test::temp_dir dir;
   const auto f = fq::gguf::file::open(model.string());
   const auto m = fq::llama::model::load(f);
-  const auto ids = reference_tokens();
+  const auto ids = fq_test::read_token_ids(fq_test::shared_dir() /
+                                           "reference/tl-mini/tokens-wiki.test.small.raw.txt");
   const auto o = options(128, 3);
   const auto base_ppl =
       fq::llama::write_kld_base(m, ids, o, dir / "base.kld", fq::llama::kld_format::f32);
@@ -137,7 +131,8 @@ TEST_CASE("kld: a base written in llama.cpp's format matches llama.cpp's own fil
   const auto f =
       fq::gguf::file::open((fq_test::shared_dir() / "testdata/models/tl-mini-f32.gguf").string());
   const auto m = fq::llama::model::load(f);
-  const auto ids = reference_tokens();
+  const auto ids = fq_test::read_token_ids(fq_test::shared_dir() /
+                                           "reference/tl-mini/tokens-wiki.test.small.raw.txt");
   fq::llama::write_kld_base(m, ids, options(128, 2), tmp / "ours.kld",
                             fq::llama::kld_format::llama);
   const auto ours = fq::llama::kld_base::open((tmp / "ours.kld").string());

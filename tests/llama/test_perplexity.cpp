@@ -11,13 +11,6 @@
 
 namespace {
 
-std::vector<std::int32_t> reference_tokens(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::vector<std::int32_t> ids;
-  for (std::int32_t t; in >> t;) ids.push_back(t);
-  return ids;
-}
-
 double run_ppl(const std::filesystem::path& model, const std::vector<std::int32_t>& ids,
                std::size_t ctx, std::size_t batch, std::size_t chunks,
                fq::llama::activations act = fq::llama::activations::ggml) {
@@ -38,7 +31,7 @@ TEST_CASE("llama perplexity: tl-mini f32, f16, q8_0 within 0.1 % of llama.cpp") 
   const auto ref_dir = fq_test::require_shared("reference/tl-mini");
   if (ref_dir.empty()) return;
   const auto models = fq_test::shared_dir() / "testdata/models";
-  const auto ids = reference_tokens(ref_dir / "tokens-wiki.test.small.raw.txt");
+  const auto ids = fq_test::read_token_ids(ref_dir / "tokens-wiki.test.small.raw.txt");
   REQUIRE(ids.size() == 49215);
   std::ifstream in(ref_dir / "llama.cpp-reference.json");
   const auto ref = nlohmann::json::parse(in)["ppl"];
@@ -65,8 +58,8 @@ TEST_CASE("llama perplexity: kq block-quantized models within 0.1 % of llama.cpp
   if (ref_dir.empty()) return;
   const auto models = fq_test::shared_dir() / "testdata/models";
   // The kq models are evaluated on the same text; llama.cpp's ids come from the same vocabulary.
-  const auto ids =
-      reference_tokens(fq_test::shared_dir() / "reference/tl-mini/tokens-wiki.test.small.raw.txt");
+  const auto ids = fq_test::read_token_ids(fq_test::shared_dir() /
+                                           "reference/tl-mini/tokens-wiki.test.small.raw.txt");
   std::ifstream in(ref_dir / "kq-reference.json");
   const auto ref = nlohmann::json::parse(in)["models"];
   // Random weights make this perplexity (2.6e5) extremely sensitive: with block-quantized weights
@@ -87,8 +80,8 @@ TEST_CASE("llama perplexity: kq block-quantized models within 0.1 % of llama.cpp
 TEST_CASE("llama perplexity: f32 activations keep weight rounding apart - results repeat exactly") {
   const auto model = fq_test::require_shared("testdata/models/tl-mini-f32.gguf");
   if (model.empty()) return;
-  const auto ids =
-      reference_tokens(fq_test::shared_dir() / "reference/tl-mini/tokens-wiki.test.small.raw.txt");
+  const auto ids = fq_test::read_token_ids(fq_test::shared_dir() /
+                                           "reference/tl-mini/tokens-wiki.test.small.raw.txt");
   const double a = run_ppl(model, ids, 128, 128, 4, fq::llama::activations::f32);
   const double b = run_ppl(model, ids, 128, 128, 4, fq::llama::activations::f32);
   CHECK(a == b);
@@ -102,8 +95,8 @@ TEST_CASE("llama kernels: every architecture this CPU has gives the same perplex
   // would turn the last-bit differences of the instruction sets into different roundings.
   const auto model = fq_test::require_shared("testdata/models/tl-mini-f32.gguf");
   if (model.empty()) return;
-  const auto ids =
-      reference_tokens(fq_test::shared_dir() / "reference/tl-mini/tokens-wiki.test.small.raw.txt");
+  const auto ids = fq_test::read_token_ids(fq_test::shared_dir() /
+                                           "reference/tl-mini/tokens-wiki.test.small.raw.txt");
   const auto f = fq::gguf::file::open(model.string());
   const auto m = fq::llama::model::load(f);
   fq::llama::perplexity_options o;

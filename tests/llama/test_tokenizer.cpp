@@ -12,13 +12,6 @@ namespace gg = fq::gguf;
 
 namespace {
 
-std::vector<std::int32_t> read_ids(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::vector<std::int32_t> ids;
-  for (std::int32_t t; in >> t;) ids.push_back(t);
-  return ids;
-}
-
 std::string read_text(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -49,7 +42,7 @@ TEST_CASE("tokenizer: ids equal llama.cpp's on every reference string and both W
   for (const char* name : {"wiki.test.small.raw", "wiki.test.raw"}) {
     CAPTURE(std::string(name));
     const auto text = read_text(fq_test::shared_dir() / "testdata/text" / name);
-    const auto expected = read_ids(ref / ("tokens-" + std::string(name) + ".txt"));
+    const auto expected = fq_test::read_token_ids(ref / ("tokens-" + std::string(name) + ".txt"));
     const auto ids = tok.encode(text);
     REQUIRE(ids.size() == expected.size());
     CHECK(ids == expected);
