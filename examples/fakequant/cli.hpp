@@ -13,5 +13,6 @@ void register_diff(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_perplexity(CLI::App& app);
 void register_generate(CLI::App& app);
+void register_quantize(CLI::App& app);
 
 }  // namespace fqcli

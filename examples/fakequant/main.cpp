@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   fqcli::register_synth(app);
   fqcli::register_perplexity(app);
   fqcli::register_generate(app);
+  fqcli::register_quantize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

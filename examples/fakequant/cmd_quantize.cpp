@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+// fakequant quantize IN OUT --tensors PATTERN[,PATTERN…] --format NAME [--rounding R] [--overflow
+// O]
+//                    [--seed N] [--store same|f32]
+#include <fmt/core.h>
+
+#include <fakequant/gguf.hpp>
+#include <fakequant/quantize.hpp>
+
+#include "cli.hpp"
+
+namespace fqcli {
+
+void register_quantize(CLI::App& app) {
+  auto* cmd =
+      app.add_subcommand("quantize", "Fake-quantize chosen tensors to a narrow float format");
+  struct args {
+    std::string in, out, tensors, format, rounding = "nearest-even", overflow, store = "same",
+                                          scale = "none";
+    std::uint64_t seed = 0;
+  };
+  auto a = std::make_shared<args>();
+  cmd->add_option("IN", a->in, "GGUF file to read")->required();
+  cmd->add_option("OUT", a->out, "GGUF file to write (never the input)")->required();
+  cmd->add_option("--tensors", a->tensors,
+                  "names or globs, comma-separated (blk.*.ffn_norm.weight)")
+      ->required();
+  cmd->add_option("--format", a->format, "bf16, fp16, fp8_e4m3, fp8_e5m2, … or ieee_eXmY")
+      ->required();
+  cmd->add_option("--rounding", a->rounding,
+                  "nearest-even, toward-zero, nearest-away or stochastic")
+      ->check(CLI::IsMember({"nearest-even", "toward-zero", "nearest-away", "stochastic"}));
+  cmd->add_option("--overflow", a->overflow,
+                  "saturate, saturate-inf or ieee (default: the format's)")
+      ->check(CLI::IsMember({"saturate", "saturate-inf", "ieee"}));
+  cmd->add_option("--scale", a->scale, "none (per-tensor and per-block scaling are not built yet)")
+      ->check(CLI::IsMember({"none"}));
+  cmd->add_option("--seed", a->seed, "seed of stochastic rounding");
+  cmd->add_option("--store", a->store, "same: keep each tensor's type where exact; f32: store F32")
+      ->check(CLI::IsMember({"same", "f32"}));
+  cmd->callback([a] {
+    fq::quantize_options o;
+    o.format = fq::format::format_from_name(a->format);
+    using fq::format::rounding;
+    o.rounding.rounding = a->rounding == "toward-zero"    ? rounding::toward_zero
+                          : a->rounding == "nearest-away" ? rounding::nearest_away
+                          : a->rounding == "stochastic"   ? rounding::stochastic
+                                                          : rounding::nearest_even;
+    using fq::format::overflow;
+    o.rounding.overflow = a->overflow.empty()             ? o.format.default_overflow()
+                          : a->overflow == "saturate"     ? overflow::saturate
+                          : a->overflow == "saturate-inf" ? overflow::saturate_inf
+                                                          : overflow::ieee;
+    o.rounding.seed = a->seed;
+    o.store = a->store == "f32" ? fq::store_policy::f32 : fq::store_policy::same;
+    const auto f = fq::gguf::file::open(a->in);
+    auto b = fq::gguf::builder::from(f);
+    const auto done = fq::fake_quantize_tensors(f, b, fq::gguf::split_patterns(a->tensors), o);
+    b.write(a->out);
+    fmt::print("{:<40} {:<6} {:>6} {:>12} {:>10} {:>14}\n", "tensor", "type", "stored", "elements",
+               "changed", "max rel change");
+    for (const auto& q : done) {
+      fmt::print("{:<40} {:<6} {:>6} {:>12} {:>10} {:>14.6g}\n", q.name,
+                 fq::gguf::type_name(q.type_in), fq::gguf::type_name(q.type_out), q.elements,
+                 q.changed, q.max_rel_change);
+      if (q.nan && !o.format.has_nan())
+        fmt::print("note: {} NaN values of {} kept as NaN: {} has no NaN code\n", q.nan, q.name,
+                   o.format.name);
+    }
+    fmt::print(stderr, "wrote {} ({} tensors rounded to {})\n", a->out, done.size(), o.format.name);
+  });
+}
+
+}  // namespace fqcli

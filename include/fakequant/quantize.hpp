@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: MIT
+// Fake quantization of chosen tensors of a GGUF file: each value rounded to a narrow format and
+// stored back, so the file keeps its structure (F32 tensors stay F32; F16/BF16 keep their type when
+// every rounded value is exact in it; block-quantized tensors are decoded and stored as F32).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "error.hpp"
+#include "format/blocks.hpp"
+#include "format/float_format.hpp"
+#include "gguf/file.hpp"
+#include "gguf/names.hpp"
+#include "gguf/writer.hpp"
+
+namespace fq {
+
+enum class store_policy { same, f32 };
+
+struct quantize_options {
+  format::float_format format = format::bf16;
+  format::round_options rounding;  ///< set rounding.overflow from format.default_overflow()
+  store_policy store = store_policy::same;
+};
+
+/// What happened to one tensor.
+struct quantized_tensor {
+  std::string name;
+  gguf::ggml_type type_in, type_out;
+  std::uint64_t elements = 0, changed = 0, nan = 0;
+  double max_rel_change = 0;  ///< max |new − old| / |old| over nonzero old values
+  std::vector<float> values;  ///< the rounded values (F32), kept until written
+};
+
+/// The tensors of `f` matched by `patterns` (exact names or globs), in file order; an error naming
+/// the closest names for a pattern that matches nothing.
+inline std::vector<const gguf::tensor_info*> match_tensors(
+    const gguf::file& f, const std::vector<std::string>& patterns) {
+  if (patterns.empty()) throw error(errc::invalid_argument, "", "no tensor pattern given");
+  std::vector<const gguf::tensor_info*> out;
+  std::vector<std::string_view> names;
+  for (const auto& t : f.tensors()) names.push_back(t.name);
+  for (const auto& p : patterns) {
+    bool any = false;
+    for (const auto& t : f.tensors())
+      if (gguf::glob_match(p, t.name)) any = true;
+    if (!any) {
+      std::string close;
+      for (const auto& n : gguf::closest_names(p, names)) close += (close.empty() ? "" : ", ") + n;
+      throw error(
+          errc::not_found, f.path(),
+          "no tensor matches '" + p + "'" + (close.empty() ? "" : " (closest: " + close + ")"));
+    }
+  }
+  for (const auto& t : f.tensors())
+    for (const auto& p : patterns)
+      if (gguf::glob_match(p, t.name)) {
+        out.push_back(&t);
+        break;
+      }
+  return out;
+}
+
+namespace detail {
+inline std::uint16_t exact_f16_bits(float v) noexcept {
+  std::uint32_t u;
+  std::memcpy(&u, &v, 4);
+  const std::uint32_t sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
+  if (a >= 0x7f800000u)
+    return static_cast<std::uint16_t>(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u : 0));
+  if (a < 0x38800000u) {  // a binary16 subnormal: an exact multiple of 2^-24
+    float f;
+    std::memcpy(&f, &a, 4);
+    return static_cast<std::uint16_t>(sign | static_cast<std::uint32_t>(f * 16777216.0f));
+  }
+  return static_cast<std::uint16_t>(sign | (((a >> 23) - 112) << 10) | ((a >> 13) & 0x3ffu));
+}
+}  // namespace detail
+
+/// Rounds the matched tensors and registers the replacements on `b` (made from `f`). Returns one
+/// record per tensor. Throws when a tensor cannot be stored as asked.
+inline std::vector<quantized_tensor> fake_quantize_tensors(const gguf::file& f, gguf::builder& b,
+                                                           const std::vector<std::string>& patterns,
+                                                           const quantize_options& opt) {
+  format::check_options(opt.format, opt.rounding);
+  std::vector<quantized_tensor> out;
+  for (const auto* t : match_tensors(f, patterns)) {
+    if (!format::can_decode(t->type))
+      throw error(errc::unsupported, f.path(), t->info_offset,
+                  "tensor '" + std::string(t->name) + "' has type " +
+                      std::string(gguf::type_name(t->type)) + ", which cannot be decoded");
+    const bool float_type = t->type == gguf::ggml_type::f32 || t->type == gguf::ggml_type::f16 ||
+                            t->type == gguf::ggml_type::bf16;
+    if (!float_type && opt.store == store_policy::same)
+      throw error(errc::invalid_argument, f.path(),
+                  "tensor '" + std::string(t->name) + "' is " +
+                      std::string(gguf::type_name(t->type)) +
+                      ": block-quantized tensors need --store f32");
+    quantized_tensor q;
+    q.name = std::string(t->name);
+    q.type_in = t->type;
+    q.elements = t->elements;
+    std::vector<float> orig(t->elements);
+    format::decode(t->type, f.tensor_data(*t), 0, orig);
+    q.values.resize(orig.size());
+    for (std::size_t i = 0; i < orig.size(); ++i) {
+      const float v = format::round_to(opt.format, orig[i], opt.rounding, i);
+      q.values[i] = v;
+      if (std::isnan(v)) ++q.nan;
+      const bool same = std::memcmp(&v, &orig[i], 4) == 0 || (std::isnan(v) && std::isnan(orig[i]));
+      if (!same) {
+        ++q.changed;
+        if (orig[i] != 0.0f && std::isfinite(orig[i]) && std::isfinite(v))
+          q.max_rel_change = std::max(
+              q.max_rel_change, std::fabs(static_cast<double>(v) - orig[i]) / std::fabs(orig[i]));
+      }
+    }
+    q.type_out = opt.store == store_policy::f32 ? gguf::ggml_type::f32 : t->type;
+    const std::vector<std::uint64_t> shape(t->shape().begin(), t->shape().end());
+    if (q.type_out == gguf::ggml_type::f32) {
+      out.push_back(std::move(q));
+      const auto& v = out.back().values;
+      b.replace_tensor(t->name, gguf::ggml_type::f32, shape,
+                       gguf::tensor_source::bytes(std::as_bytes(std::span(v))));
+      continue;
+    }
+    // F16/BF16 kept in their own type: only when every rounded value is exact in it.
+    const auto& own = q.type_out == gguf::ggml_type::f16 ? format::fp16 : format::bf16;
+    format::round_options exact;
+    exact.overflow = format::overflow::ieee;
+    std::size_t inexact = 0;
+    for (float v : q.values)
+      if (!std::isnan(v) && format::round_to(own, v, exact) != v) ++inexact;
+    if (inexact)
+      throw error(errc::invalid_argument, f.path(),
+                  "tensor '" + q.name + "': " + std::to_string(inexact) +
+                      " rounded values are not exact in " +
+                      std::string(gguf::type_name(q.type_out)) + "; use --store f32");
+    auto bits = std::make_shared<std::vector<std::uint16_t>>(q.values.size());
+    for (std::size_t i = 0; i < q.values.size(); ++i) {
+      if (q.type_out == gguf::ggml_type::f16) {
+        (*bits)[i] = detail::exact_f16_bits(q.values[i]);
+      } else {
+        std::uint32_t u;
+        std::memcpy(&u, &q.values[i], 4);
+        (*bits)[i] = static_cast<std::uint16_t>(u >> 16);
+      }
+    }
+    b.replace_tensor(t->name, q.type_out, shape,
+                     gguf::tensor_source::produced(
+                         bits->size() * 2, [bits](std::uint64_t off, std::span<std::byte> dst) {
+                           std::memcpy(dst.data(),
+                                       reinterpret_cast<const std::byte*>(bits->data()) + off,
+                                       dst.size());
+                         }));
+    out.push_back(std::move(q));
+  }
+  return out;
+}
+
+}  // namespace fq
