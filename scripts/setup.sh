@@ -30,7 +30,7 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release ${FQ_CMAKE_ARGS:-}
 cmake --build "$build" -j "$jobs"
 
 case "$what" in
-  demo) scripts/demo.sh "$build" ;;
+  demo) "$build/fakequant" test1 --demo --workdir "${DEMO_DIR:-fakequant-demo}" ;;
   test) ctest --test-dir "$build" -j "$jobs" --output-on-failure ;;
   build) ;;
 esac

@@ -14,5 +14,6 @@ void register_synth(CLI::App& app);
 void register_perplexity(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_quantize(CLI::App& app);
+void register_test1(CLI::App& app);
 
 }  // namespace fqcli

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   fqcli::register_perplexity(app);
   fqcli::register_generate(app);
   fqcli::register_quantize(app);
+  fqcli::register_test1(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

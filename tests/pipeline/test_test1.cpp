@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+// `fakequant test1`: the plan's files, figures equal to `fakequant perplexity`, backup reuse,
+// errors.
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "support.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+const char* files[] = {"numerical_analysis.json",   "conversation_tests.txt",
+                       "perplexity_comparison.txt", "test1_summary.md",
+                       "test1_summary.json",        "run.log"};
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+}  // namespace
+
+TEST_CASE("test1 --demo: every file of the plan, and a decision") {
+  fq_test::temp_dir dir;
+  const auto r = fq_test::run_program({"test1", "--demo", "--workdir", dir.path().string()});
+  REQUIRE(r.status == 0);
+  for (const char* f : files) CHECK(fs::exists(dir / "results" / "layer0" / f));
+  CHECK(fs::exists(dir / "data" / "original_model.gguf"));
+  CHECK(fs::exists(dir / "data" / "fake_quant_layer0.gguf"));
+  const auto j = nlohmann::json::parse(read(dir / "results" / "layer0" / "test1_summary.json"));
+  CHECK(j["decision"] == "GO");
+  CHECK(j["must_pass"]["format_correct"] == true);
+  CHECK(r.out.find("**Decision: GO**") != std::string::npos);
+}
+
+TEST_CASE("test1: perplexities equal fakequant perplexity's; the second run reuses the backup") {
+  const auto models = fq_test::require_shared("testdata/models");
+  if (models.empty()) return;
+  fq_test::temp_dir dir;
+  const auto text = (fq_test::shared_dir() / "testdata/text/wiki.test.small.raw").string();
+  for (const char* name : {"tl-mini-f32.gguf", "kq-q4_k_m.gguf"}) {
+    CAPTURE(std::string(name));
+    const auto work = (dir / name).string();
+    const std::vector<std::string> args{
+        "test1",      "--model", (models / name).string(), "--text", text,       "--workdir", work,
+        "--ctx-size", "128",     "--batch-size",           "128",    "--chunks", "3"};
+    const auto r = fq_test::run_program(args);
+    REQUIRE(r.status == 0);
+    for (const char* f : files) CHECK(fs::exists(fs::path(work) / "results" / "layer0" / f));
+    const auto cmp = read(fs::path(work) / "results" / "layer0" / "perplexity_comparison.txt");
+    for (const auto& [model, label] : {std::pair{"original_model.gguf", "original:"},
+                                       std::pair{"fake_quant_layer0.gguf", "fake-quantized:"}}) {
+      const auto p =
+          fq_test::run_program({"perplexity", "-m", (fs::path(work) / "data" / model).string(),
+                                "-f", text, "-c", "128", "-b", "128", "--chunks", "3"});
+      REQUIRE(p.status == 0);
+      const auto at = p.out.find("Final estimate: PPL = ");
+      REQUIRE(at != std::string::npos);
+      const auto ppl = p.out.substr(at + 22, p.out.find(' ', at + 22) - at - 22);
+      CHECK(cmp.find(std::string(label)) != std::string::npos);
+      CHECK(cmp.find("PPL = " + ppl) != std::string::npos);
+    }
+    REQUIRE(fq_test::run_program(args).status == 0);
+    CHECK(read(fs::path(work) / "results" / "layer0" / "run.log")
+              .find("reused the verified backup") != std::string::npos);
+  }
+}
+
+TEST_CASE("test1: a text too short for one chunk fails with a clear message") {
+  fq_test::temp_dir dir;
+  fq_test::write_bytes(dir / "short.txt", "Too short.", 10);
+  const auto r = fq_test::run_program({"test1", "--demo", "--workdir", (dir / "w").string(),
+                                       "--text", (dir / "short.txt").string()});
+  CHECK(r.status == 1);
+  CHECK(r.err.find("needs at least 256") != std::string::npos);
+}
