@@ -249,36 +249,10 @@ void run(const test1_args& a) {
   const auto fb = fq::gguf::file::open(fake.string());
   std::vector<std::string> problems;
   log.step("verify the fake-quantized file", [&] {
-    const auto r = fq::stats::diff_files(fa, fb, {});
-    if (!r.metadata_identical) problems.push_back("metadata differs");
-    for (const auto& d : r.structure_differences)
-      if (qo.store != fq::store_policy::f32) problems.push_back(d);
-    for (const auto& t : r.tensors) {
-      bool target = false;
-      for (const auto& p : patterns) target |= fq::gguf::glob_match(p, t.name);
-      if (!target) problems.push_back("untouched tensor '" + t.name + "' changed");
-    }
-    for (const auto& q : quantized) {
-      if (q.nan) problems.push_back(q.name + " holds NaN");
-      const auto& tb = fb.tensor(q.name);
-      std::vector<float> orig(q.elements), got(q.elements);
-      fq::format::decode(fa.tensor(q.name).type, fa.tensor_data(fa.tensor(q.name)), 0, orig);
-      fq::format::decode(tb.type, fb.tensor_data(tb), 0, got);
-      for (std::size_t i = 0; i < orig.size(); ++i) {
-        const float want = fq::format::round_to(qo.format, orig[i], qo.rounding, i);
-        if (std::memcmp(&want, &got[i], 4) != 0) {
-          problems.push_back(q.name + " element " + std::to_string(i) +
-                             " is not the rounding of the original");
-          break;
-        }
-        if (!std::isfinite(got[i])) {
-          problems.push_back(q.name + " holds NaN or Inf");
-          break;
-        }
-      }
-    }
+    problems = fq::verify_fake_quantized(fa, fb, patterns, qo);
     for (const auto& p : problems) log.note("  verify: " + p);
   });
+  summary["verification"] = problems;
   must.format_correct = problems.empty();
 
   // Phase 3: numerical analysis.

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -122,10 +123,16 @@ inline std::vector<quantized_tensor> fake_quantize_tensors(const gguf::file& f, 
     q.type_out = opt.store == store_policy::f32 ? gguf::ggml_type::f32 : t->type;
     const std::vector<std::uint64_t> shape(t->shape().begin(), t->shape().end());
     if (q.type_out == gguf::ggml_type::f32) {
-      out.push_back(std::move(q));
-      const auto& v = out.back().values;
+      // The builder owns its copy, so the replacement outlives the records returned here.
+      auto keep = std::make_shared<const std::vector<float>>(q.values);
       b.replace_tensor(t->name, gguf::ggml_type::f32, shape,
-                       gguf::tensor_source::bytes(std::as_bytes(std::span(v))));
+                       gguf::tensor_source::produced(
+                           keep->size() * 4, [keep](std::uint64_t off, std::span<std::byte> dst) {
+                             std::memcpy(dst.data(),
+                                         reinterpret_cast<const std::byte*>(keep->data()) + off,
+                                         dst.size());
+                           }));
+      out.push_back(std::move(q));
       continue;
     }
     // F16/BF16 kept in their own type: only when every rounded value is exact in it.
@@ -160,6 +167,71 @@ inline std::vector<quantized_tensor> fake_quantize_tensors(const gguf::file& f, 
     out.push_back(std::move(q));
   }
   return out;
+}
+
+/// Verifies a fake-quantized file against its original: same metadata; same tensor names, order,
+/// types and shapes (a target may have become F32 under store_policy::f32); every untouched tensor
+/// byte-identical; every target value the format's rounding of the original; no NaN or Inf in the
+/// targets. Returns one readable line per problem (empty: verified).
+inline std::vector<std::string> verify_fake_quantized(const gguf::file& original,
+                                                      const gguf::file& fake,
+                                                      const std::vector<std::string>& patterns,
+                                                      const quantize_options& opt) {
+  std::vector<std::string> problems;
+  const auto& ma = original.metadata();
+  const auto& mb = fake.metadata();
+  if (ma.size() != mb.size()) problems.push_back("the number of metadata entries differs");
+  for (std::size_t i = 0; i < std::min(ma.size(), mb.size()); ++i)
+    if (ma[i].key != mb[i].key || !(ma[i].value == mb[i].value))
+      problems.push_back("metadata entry '" + std::string(ma[i].key) + "' differs");
+  const auto& ta = original.tensors();
+  const auto& tb = fake.tensors();
+  if (ta.size() != tb.size()) problems.push_back("the number of tensors differs");
+  auto is_target = [&](std::string_view name) {
+    for (const auto& p : patterns)
+      if (gguf::glob_match(p, name)) return true;
+    return false;
+  };
+  for (std::size_t i = 0; i < std::min(ta.size(), tb.size()); ++i) {
+    const auto& a = ta[i];
+    const auto& b = tb[i];
+    const std::string name(a.name);
+    if (a.name != b.name) {
+      problems.push_back("tensor " + std::to_string(i) + " is '" + std::string(b.name) +
+                         "', expected '" + name + "'");
+      continue;
+    }
+    const bool target = is_target(a.name);
+    const bool type_ok = a.type == b.type || (target && opt.store == store_policy::f32 &&
+                                              b.type == gguf::ggml_type::f32);
+    if (!type_ok || a.n_dims != b.n_dims || a.ne != b.ne) {
+      problems.push_back("tensor '" + name + "' changed type or shape");
+      continue;
+    }
+    if (!target) {
+      const auto da = original.tensor_data(a), db = fake.tensor_data(b);
+      if (da.size() != db.size() || std::memcmp(da.data(), db.data(), da.size()) != 0)
+        problems.push_back("untouched tensor '" + name + "' differs from the original");
+      continue;
+    }
+    std::vector<float> va(a.elements), vb(b.elements);
+    format::decode(a.type, original.tensor_data(a), 0, va);
+    format::decode(b.type, fake.tensor_data(b), 0, vb);
+    for (std::size_t k = 0; k < va.size(); ++k) {
+      if (!std::isfinite(vb[k])) {
+        problems.push_back("tensor '" + name + "' holds NaN or Inf (element " + std::to_string(k) +
+                           ")");
+        break;
+      }
+      const float want = format::round_to(opt.format, va[k], opt.rounding, k);
+      if (std::memcmp(&want, &vb[k], 4) != 0) {
+        problems.push_back("tensor '" + name + "' element " + std::to_string(k) +
+                           " is not the format's rounding of the original");
+        break;
+      }
+    }
+  }
+  return problems;
 }
 
 }  // namespace fq

@@ -6,6 +6,7 @@
 #include <fakequant/format/float_format.hpp>
 #include <fakequant/gguf.hpp>
 #include <fakequant/gguf/names.hpp>
+#include <fakequant/quantize.hpp>
 
 #include "support.hpp"
 
@@ -112,4 +113,41 @@ TEST_CASE("names: globs with classes, and the closest names") {
   const std::vector<std::string> names{"token_embd.weight", "output.weight",
                                        "blk.0.ffn_norm.weight"};
   CHECK(gg::closest_names("blk.0.ffn_nrm.weight", names, 1).front() == "blk.0.ffn_norm.weight");
+}
+
+TEST_CASE(
+    "quantize: verification catches one byte flipped outside the targets, and a wrong target "
+    "value") {
+  const auto model = fq_test::require_shared("testdata/models/tl-mini-f32.gguf");
+  if (model.empty()) return;
+  fq_test::temp_dir dir;
+  const auto f = gg::file::open(model.string());
+  fq::quantize_options o;
+  o.rounding.overflow = o.format.default_overflow();
+  const std::vector<std::string> patterns{"blk.0.ffn_norm.weight"};
+  auto b = gg::builder::from(f);
+  fq::fake_quantize_tensors(f, b, patterns, o);
+  b.write(dir / "fq.gguf");
+  {
+    const auto g = gg::file::open((dir / "fq.gguf").string());
+    CHECK(fq::verify_fake_quantized(f, g, patterns, o).empty());
+  }
+  auto bytes = fq_test::read_bytes(dir / "fq.gguf");
+  const auto g0 = gg::file::open((dir / "fq.gguf").string());
+  const auto outside = g0.tensor("blk.1.attn_q.weight").file_offset + 5;
+  const auto inside = g0.tensor("blk.0.ffn_norm.weight").file_offset + 1;
+  auto flipped = bytes;
+  flipped[outside] = static_cast<char>(flipped[outside] ^ 0x01);
+  fq_test::write_bytes(dir / "flip1.gguf", flipped.data(), flipped.size());
+  const auto p1 =
+      fq::verify_fake_quantized(f, gg::file::open((dir / "flip1.gguf").string()), patterns, o);
+  REQUIRE(p1.size() == 1);
+  CHECK(p1[0].find("untouched tensor 'blk.1.attn_q.weight'") != std::string::npos);
+  flipped = bytes;
+  flipped[inside] = static_cast<char>(flipped[inside] ^ 0x01);
+  fq_test::write_bytes(dir / "flip2.gguf", flipped.data(), flipped.size());
+  const auto p2 =
+      fq::verify_fake_quantized(f, gg::file::open((dir / "flip2.gguf").string()), patterns, o);
+  REQUIRE(p2.size() == 1);
+  CHECK(p2[0].find("not the format's rounding") != std::string::npos);
 }
