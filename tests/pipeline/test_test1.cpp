@@ -33,7 +33,7 @@ TEST_CASE("test1 --demo: every file of the plan, and a decision") {
   CHECK(r.out.find("**Decision: GO**") != std::string::npos);
 }
 
-TEST_CASE("test1: perplexities equal fakequant perplexity's; the second run reuses the backup") {
+TEST_CASE("test1: perplexities equal fakequant perplexity's - the second run reuses the backup") {
   const auto models = fq_test::require_shared("testdata/models");
   if (models.empty()) return;
   fq_test::temp_dir dir;
