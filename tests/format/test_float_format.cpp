@@ -124,7 +124,7 @@ TEST_CASE("format: constants, names and option checks") {
 }
 
 TEST_CASE(
-    "format: every value round-trips; midpoints and one float32 step around them round as "
+    "format: every value round-trips, and midpoints and one float32 step around them round as "
     "specified") {
   for (const auto& f : predefined_formats) {
     if (f.exp_bits + f.man_bits > 8) continue;  // the 8-bit and narrower formats: every code
