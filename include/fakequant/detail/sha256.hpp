@@ -13,14 +13,21 @@ namespace fq::detail {
 class sha256 {
  public:
   void update(std::span<const std::byte> data) noexcept {
-    for (std::byte b : data) {
-      block_[fill_++] = std::to_integer<std::uint8_t>(b);
+    length_ += data.size();
+    std::size_t i = 0;
+    while (i < data.size()) {
+      if (fill_ == 0 && data.size() - i >= 64) {  // whole blocks straight from the input
+        std::memcpy(block_, data.data() + i, 64);
+        compress();
+        i += 64;
+        continue;
+      }
+      block_[fill_++] = std::to_integer<std::uint8_t>(data[i++]);
       if (fill_ == 64) {
         compress();
         fill_ = 0;
       }
     }
-    length_ += data.size();
   }
   std::string hex() {
     const std::uint64_t bits = length_ * 8;
@@ -31,6 +38,7 @@ class sha256 {
       const std::byte b{static_cast<std::uint8_t>(bits >> (i * 8))};
       update({&b, 1});
     }
+    length_ = bits / 8;  // padding is not message
     static constexpr char digits[] = "0123456789abcdef";
     std::string s;
     for (auto w : h_)
