@@ -36,7 +36,7 @@ struct test1_args {
                            format = "bf16", name = "layer0", store = "same", lang = "en";
   std::size_t threads = 0, ctx = 512, batch = 8, chunks = 0;
   std::uint64_t seed = 42;
-  bool demo = false, no_early_stop = false;
+  bool demo = false, no_early_stop = false, until_confident = false;
   std::string command_line;
 };
 
@@ -123,7 +123,7 @@ struct paired_eval {
 
 paired_eval evaluate_pair(const fq::llama::model& ma, const fq::llama::model& mb,
                           const std::vector<std::int32_t>& tokens,
-                          const fq::llama::perplexity_options& o) {
+                          const fq::llama::perplexity_options& o, bool until_confident) {
   paired_eval r;
   fq::llama::kld_accumulator acc;
   const std::size_t first = o.n_ctx / 2;
@@ -156,14 +156,16 @@ paired_eval evaluate_pair(const fq::llama::model& ma, const fq::llama::model& mb
     r.b.tokens.insert(r.b.tokens.end(), rb.tokens.begin(), rb.tokens.end());
     r.chunk_delta.push_back(rb.chunk_mean_nll[0] - ra.chunk_mean_nll[0]);
     if (::isatty(2)) fmt::print(stderr, "\rperplexity: chunk {}/{}", c + 1, n_chunks);
+    if (until_confident && fq::decision::confident(r.chunk_delta)) break;
   }
   if (::isatty(2)) fmt::print(stderr, "\n");
+  const std::size_t done = r.chunk_delta.size();
   auto finish = [&](fq::llama::perplexity_result& p) {
     double s = 0, s2 = 0;
     for (const auto& t : p.tokens) s += t.nll, s2 += static_cast<double>(t.nll) * t.nll;
     const double n = static_cast<double>(p.tokens.size()), mean = s / n;
     p.n_ctx = o.n_ctx;
-    p.n_chunks = n_chunks;
+    p.n_chunks = done;
     p.scored = p.tokens.size();
     p.ppl = std::exp(mean);
     const double var = s2 / n - mean * mean;
@@ -174,14 +176,6 @@ paired_eval evaluate_pair(const fq::llama::model& ma, const fq::llama::model& mb
   finish(r.b);
   r.kld = acc.result();
   return r;
-}
-
-// Student-t 95 % quantile for n-1 degrees of freedom (table, then the normal value).
-double t95(std::size_t dof) {
-  static constexpr double t[] = {0,     12.706, 4.303, 3.182, 2.776, 2.571, 2.447,
-                                 2.365, 2.306,  2.262, 2.228, 2.201, 2.179, 2.160,
-                                 2.145, 2.131,  2.120, 2.110, 2.101, 2.093, 2.086};
-  return dof < std::size(t) ? t[dof] : 1.96 + 2.4 / static_cast<double>(dof);
 }
 
 void run(const test1_args& a) {
@@ -451,21 +445,23 @@ void run(const test1_args& a) {
         fmt::format("the text has {} tokens; perplexity at context {} needs at least {}",
                     tokens.size(), o.n_ctx, 2 * o.n_ctx));
   const auto pe = log.step("perplexity and KL divergence of both models",
-                           [&] { return evaluate_pair(ma, mb, tokens, o); });
+                           [&] { return evaluate_pair(ma, mb, tokens, o, a.until_confident); });
   const double increase = pe.b.ppl / pe.a.ppl - 1;
-  double dm = 0, dv = 0;
-  for (double d : pe.chunk_delta) dm += d;
-  dm /= static_cast<double>(pe.chunk_delta.size());
-  for (double d : pe.chunk_delta) dv += (d - dm) * (d - dm);
   const std::size_t nc = pe.chunk_delta.size();
-  const double half =
-      nc > 1 ? t95(nc - 1) * std::sqrt(dv / static_cast<double>(nc - 1) / static_cast<double>(nc))
-             : 0;
+  const auto ci95 = fq::decision::ratio_interval(pe.chunk_delta, 0.95);
+  const auto ci99 = fq::decision::ratio_interval(pe.chunk_delta, 0.99);
+  if (a.until_confident)
+    log.note(fmt::format(
+        "  --until-confident: {} chunks, 99 % interval {:+.4f} … {:+.4f} %{}", nc, 100 * ci99.lo,
+        100 * ci99.hi,
+        fq::decision::confident(pe.chunk_delta) ? " (one band)" : " (not yet one band)"));
   const auto ppl_band = fq::decision::perplexity_band(increase);
   summary["perplexity"] = {{"original", {pe.a.ppl, pe.a.ppl_error}},
                            {"fake", {pe.b.ppl, pe.b.ppl_error}},
                            {"increase", increase},
-                           {"increase_ci95", {std::exp(dm - half) - 1, std::exp(dm + half) - 1}},
+                           {"increase_ci95", {ci95.lo, ci95.hi}},
+                           {"increase_ci99", {ci99.lo, ci99.hi}},
+                           {"until_confident", a.until_confident},
                            {"chunks", nc},
                            {"n_ctx", o.n_ctx},
                            {"band", fq::decision::to_string(ppl_band)}};
@@ -482,10 +478,10 @@ void run(const test1_args& a) {
           "KL divergence: mean {:.6f} ± {:.6f}, 99 % {:.6f}, max {:.6f}; same top p {:.3f} %\n"
           "commands: fakequant perplexity -m {} -f {} -c {} -b {}{} (and the same with {})\n",
           pe.a.ppl, pe.a.ppl_error, pe.b.ppl, pe.b.ppl_error, pe.b.ppl - pe.a.ppl, 100 * increase,
-          100 * (std::exp(dm - half) - 1), 100 * (std::exp(dm + half) - 1), nc, pe.kld.kld_mean,
-          pe.kld.kld_err, pe.kld.kld_99, pe.kld.kld_max, 100 * pe.kld.same_top, original.string(),
-          text_copy.string(), o.n_ctx, o.n_batch,
-          o.max_chunks ? " --chunks " + std::to_string(o.max_chunks) : "", fake.string()));
+          100 * ci95.lo, 100 * ci95.hi, nc, pe.kld.kld_mean, pe.kld.kld_err, pe.kld.kld_99,
+          pe.kld.kld_max, 100 * pe.kld.same_top, original.string(), text_copy.string(), o.n_ctx,
+          o.n_batch, o.max_chunks ? " --chunks " + std::to_string(o.max_chunks) : "",
+          fake.string()));
   finish(conv, ppl_band, "");
 }
 
@@ -510,6 +506,9 @@ void register_test1(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "seed of the sampled conversation runs");
   cmd->add_option("--store", a->store, "same or f32")->check(CLI::IsMember({"same", "f32"}));
   cmd->add_option("--lang", a->lang, "report language")->check(CLI::IsMember({"en"}));
+  cmd->add_flag("--until-confident", a->until_confident,
+                "stop the perplexity runs, after at least 4 chunks, once the 99 % interval of the "
+                "increase lies in one band");
   cmd->add_flag("--no-early-stop", a->no_early_stop,
                 "evaluate even when the numerical analysis says stop");
   cmd->add_flag("--demo", a->demo,

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <span>
@@ -115,6 +116,48 @@ inline std::size_t failures_against(const output_checks& original, const output_
   return (original.non_empty && !fake.non_empty) + (original.valid_utf8 && !fake.valid_utf8) +
          (original.finite_logits && !fake.finite_logits) +
          (original.not_degenerate && !fake.not_degenerate);
+}
+
+/// Two-sided Student-t quantile for `dof` degrees of freedom at level 0.95 or 0.99 (a table to 20,
+/// then the first Cornish–Fisher correction of the normal quantile, within 0.3 % beyond).
+inline double student_t(std::size_t dof, double level) {
+  static constexpr double t95[] = {0,     12.706, 4.303, 3.182, 2.776, 2.571, 2.447,
+                                   2.365, 2.306,  2.262, 2.228, 2.201, 2.179, 2.160,
+                                   2.145, 2.131,  2.120, 2.110, 2.101, 2.093, 2.086};
+  static constexpr double t99[] = {0,     63.657, 9.925, 5.841, 4.604, 4.032, 3.707,
+                                   3.499, 3.355,  3.250, 3.169, 3.106, 3.055, 3.012,
+                                   2.977, 2.947,  2.921, 2.898, 2.878, 2.861, 2.845};
+  const bool high = level > 0.97;
+  if (dof >= 1 && dof <= 20) return high ? t99[dof] : t95[dof];
+  const double z = high ? 2.5758 : 1.95996;
+  return z + (z * z * z + z) / (4.0 * static_cast<double>(dof));
+}
+
+/// Interval on the perplexity ratio − 1 from per-chunk mean differences of negative
+/// log-likelihoods (fake − original): a Student-t interval on their mean, exponentiated. Chunks are
+/// the unit because tokens within a chunk are not independent.
+struct interval {
+  double lo = 0, hi = 0;
+};
+inline interval ratio_interval(std::span<const double> chunk_delta, double level) {
+  const std::size_t n = chunk_delta.size();
+  if (n < 2) return {-1e300, 1e300};
+  double m = 0;
+  for (double d : chunk_delta) m += d;
+  m /= static_cast<double>(n);
+  double v = 0;
+  for (double d : chunk_delta) v += (d - m) * (d - m);
+  const double half =
+      student_t(n - 1, level) * std::sqrt(v / static_cast<double>(n - 1) / static_cast<double>(n));
+  return {std::exp(m - half) - 1, std::exp(m + half) - 1};
+}
+
+/// --until-confident: after at least 4 chunks, stop once the 99 % interval lies inside one band of
+/// the perplexity column (the stricter level pays for looking after every chunk).
+inline bool confident(std::span<const double> chunk_delta) {
+  if (chunk_delta.size() < 4) return false;
+  const auto i = ratio_interval(chunk_delta, 0.99);
+  return perplexity_band(i.lo) == perplexity_band(i.hi);
 }
 
 }  // namespace fq::decision

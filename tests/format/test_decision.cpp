@@ -65,3 +65,21 @@ TEST_CASE("decision: conversation checks, repetition and agreement") {
   CHECK(failures_against(good, bad) == 2);
   CHECK(failures_against(bad, bad) == 0);  // only where the original passes
 }
+
+TEST_CASE("decision: paired interval on the perplexity ratio and --until-confident") {
+  CHECK(student_t(1, 0.95) == doctest::Approx(12.706));
+  CHECK(student_t(20, 0.99) == doctest::Approx(2.845));
+  CHECK(student_t(30, 0.95) == doctest::Approx(2.042).epsilon(0.003));
+  CHECK(student_t(120, 0.99) == doctest::Approx(2.617).epsilon(0.003));
+  // Chunks all raising the nll by about 0.001: a ratio near +0.1 %, confidently below 1 %.
+  const std::vector<double> small{0.0011, 0.0009, 0.0010, 0.0012, 0.0008};
+  const auto i = ratio_interval(small, 0.95);
+  CHECK(i.lo < 0.001);
+  CHECK(i.hi > 0.001);
+  CHECK(i.hi < 0.01);
+  CHECK(confident(small));
+  CHECK_FALSE(confident(std::span(small).first(3)));  // at least 4 chunks
+  // Straddling the 1 % boundary: not yet.
+  const std::vector<double> straddle{0.0, 0.02, 0.005, 0.015};
+  CHECK_FALSE(confident(straddle));
+}
