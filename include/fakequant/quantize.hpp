@@ -66,22 +66,6 @@ inline std::vector<const gguf::tensor_info*> match_tensors(
   return out;
 }
 
-namespace detail {
-inline std::uint16_t exact_f16_bits(float v) noexcept {
-  std::uint32_t u;
-  std::memcpy(&u, &v, 4);
-  const std::uint32_t sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
-  if (a >= 0x7f800000u)
-    return static_cast<std::uint16_t>(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u : 0));
-  if (a < 0x38800000u) {  // a binary16 subnormal: an exact multiple of 2^-24
-    float f;
-    std::memcpy(&f, &a, 4);
-    return static_cast<std::uint16_t>(sign | static_cast<std::uint32_t>(f * 16777216.0f));
-  }
-  return static_cast<std::uint16_t>(sign | (((a >> 23) - 112) << 10) | ((a >> 13) & 0x3ffu));
-}
-}  // namespace detail
-
 /// Rounds the matched tensors and registers the replacements on `b` (made from `f`). Returns one
 /// record per tensor. Throws when a tensor cannot be stored as asked.
 inline std::vector<quantized_tensor> fake_quantize_tensors(const gguf::file& f, gguf::builder& b,
@@ -150,7 +134,7 @@ inline std::vector<quantized_tensor> fake_quantize_tensors(const gguf::file& f, 
     auto bits = std::make_shared<std::vector<std::uint16_t>>(q.values.size());
     for (std::size_t i = 0; i < q.values.size(); ++i) {
       if (q.type_out == gguf::ggml_type::f16) {
-        (*bits)[i] = detail::exact_f16_bits(q.values[i]);
+        (*bits)[i] = format::to_f16_bits(q.values[i]);
       } else {
         std::uint32_t u;
         std::memcpy(&u, &q.values[i], 4);

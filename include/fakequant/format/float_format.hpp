@@ -215,4 +215,19 @@ inline float round_to(const float_format& f, float x, const round_options& opt,
   return signed_result(r);
 }
 
+/// The binary16 bits of a float32 value rounded to fp16 (nearest even, overflow to Inf).
+inline std::uint16_t to_f16_bits(float x) noexcept {
+  round_options o;
+  o.overflow = overflow::ieee;
+  const float v = round_to(fp16, x, o);
+  const std::uint32_t u = std::bit_cast<std::uint32_t>(v);
+  const std::uint32_t sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
+  if (a >= 0x7f800000u)
+    return static_cast<std::uint16_t>(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u : 0));
+  if (a < 0x38800000u)  // a binary16 subnormal: an exact multiple of 2^-24
+    return static_cast<std::uint16_t>(
+        sign | static_cast<std::uint32_t>(std::bit_cast<float>(a) * 16777216.0f));
+  return static_cast<std::uint16_t>(sign | (((a >> 23) - 112) << 10) | ((a >> 13) & 0x3ffu));
+}
+
 }  // namespace fq::format

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "../format/float_format.hpp"
 #include "../gguf/file.hpp"
 #include "../gguf/writer.hpp"
 #include "kernels.hpp"
@@ -58,21 +59,6 @@ inline float synth_value(std::uint64_t key, std::uint64_t i) noexcept {
   return static_cast<float>((u / 4294967296.0 - 2.0) * 1.7320508075688772);
 }
 
-inline std::uint16_t f32_to_f16_bits(float x) noexcept {
-  const float r = round_to_f16(x);
-  std::uint32_t u;
-  std::memcpy(&u, &r, 4);
-  const std::uint32_t sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
-  if (a >= 0x7f800000u)
-    return static_cast<std::uint16_t>(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u : 0));
-  if (a < 0x38800000u) {  // subnormal half: value / 2^-24
-    float f;
-    std::memcpy(&f, &a, 4);
-    return static_cast<std::uint16_t>(sign | static_cast<std::uint32_t>(f * 16777216.0f));
-  }
-  return static_cast<std::uint16_t>(sign | (((a >> 23) - 112) << 10) | ((a >> 13) & 0x3ffu));
-}
-
 // Encodes `n` values (a multiple of the type's block) from `value(i)` into `out`.
 template <class F>
 void encode_values(gguf::ggml_type type, std::uint64_t first, std::size_t n, F&& value,
@@ -86,7 +72,7 @@ void encode_values(gguf::ggml_type type, std::uint64_t first, std::size_t n, F&&
       break;
     case gguf::ggml_type::f16:
       for (std::size_t i = 0; i < n; ++i) {
-        const std::uint16_t h = f32_to_f16_bits(value(first + i));
+        const std::uint16_t h = format::to_f16_bits(value(first + i));
         std::memcpy(out + 2 * i, &h, 2);
       }
       break;
@@ -98,7 +84,7 @@ void encode_values(gguf::ggml_type type, std::uint64_t first, std::size_t n, F&&
           amax = std::max(amax, std::fabs(v[j]));
         }
         const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        const std::uint16_t dh = f32_to_f16_bits(d);
+        const std::uint16_t dh = format::to_f16_bits(d);
         std::byte* blk = out + b * 34;
         std::memcpy(blk, &dh, 2);
         for (int j = 0; j < 32; ++j)
