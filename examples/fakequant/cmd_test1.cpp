@@ -283,45 +283,73 @@ void run(const test1_args& a) {
     summary["scenario"] = fq::decision::to_string(out.overall);
     summary["decision"] = fq::decision::to_string(out.decision);
     if (!why.empty()) summary["stopped_early"] = why;
-    std::string md = "# Test 1 — " + a.tensors + " rounded to " + a.format + "\n\n";
-    md += fmt::format("**Decision: {}** (scenario: {})\n\n", fq::decision::to_string(out.decision),
-                      fq::decision::to_string(out.overall));
-    if (!why.empty()) md += "Stopped early: " + why + "\n\n";
-    md += "| must-pass check | result |\n|---|---|\n";
+    // The report in the language asked for (the plan itself is in Traditional Chinese).
+    const bool zh = a.lang == "zh-TW";
+    auto T = [zh](const char* en, const char* tw) { return fmt::runtime(zh ? tw : en); };
+    auto word = [zh](std::string_view w) -> std::string {
+      if (!zh) return std::string(w);
+      if (w == "GO") return "GO（繼續進行測試二至四）";
+      if (w == "CAUTION") return "CAUTION（謹慎繼續或調整方法）";
+      if (w == "STOP") return "STOP（停止實驗，檢討方法）";
+      if (w == "optimistic") return "樂觀";
+      if (w == "medium") return "中等";
+      if (w == "pessimistic") return "悲觀";
+      if (w == "PASS") return "通過";
+      if (w == "FAIL") return "未通過";
+      return std::string(w);
+    };
+    auto pass = [&](bool ok) { return word(ok ? "PASS" : "FAIL"); };
+    std::string md = fmt::format(
+        T("# Test 1 — {} rounded to {}\n\n", "# 測試一 — {} 假量化為 {}\n\n"), a.tensors, a.format);
+    md += fmt::format(T("**Decision: {}** (scenario: {})\n\n", "**決策：{}**（情境：{}）\n\n"),
+                      word(fq::decision::to_string(out.decision)),
+                      word(fq::decision::to_string(out.overall)));
+    if (!why.empty()) md += fmt::format(T("Stopped early: {}\n\n", "提前停止：{}\n\n"), why);
     md += fmt::format(
-        "| model loads | {} |\n| basic inference | {} |\n| no NaN or Inf | {} |\n| structure "
-        "matches the original | {} |\n\n",
-        must.loads ? "PASS" : "FAIL", must.inference ? "PASS" : "FAIL",
-        must.stable ? "PASS" : "FAIL", must.format_correct ? "PASS" : "FAIL");
-    md += "| criterion | figure | rule | band |\n|---|---|---|---|\n";
+        T("| must-pass check | result |\n|---|---|\n", "| 必須通過的檢查 | 結果 |\n|---|---|\n"));
     md += fmt::format(
-        "| numerical | mean rel. diff {:.4f} %, max {:.4f} % | mean < 1 %, max < 10 % | {} |\n",
-        100 * mean_rel, 100 * max_rel, fq::decision::to_string(numerical));
+        T("| model loads | {} |\n| basic inference | {} |\n| no NaN or Inf | {} |\n| structure "
+          "matches the original | {} |\n\n",
+          "| 模型可正常載入 | {} |\n| 基本推理產生合理輸出 | {} |\n| 數值穩定（無 NaN 或 Inf） | "
+          "{} |\n"
+          "| 格式正確（結構與原模型一致） | {} |\n\n"),
+        pass(must.loads), pass(must.inference), pass(must.stable), pass(must.format_correct));
+    md += fmt::format(T("| criterion | figure | rule | band |\n|---|---|---|---|\n",
+                        "| 標準 | 數據 | 規則 | 等級 |\n|---|---|---|---|\n"));
+    md += fmt::format(
+        T("| numerical | mean rel. diff {:.4f} %, max {:.4f} % | mean < 1 %, max < 10 % | {} |\n",
+          "| 數值差異 | 平均相對差異 {:.4f} %，最大 {:.4f} % | 平均 < 1 %，最大 < 10 % | {} |\n"),
+        100 * mean_rel, 100 * max_rel, word(fq::decision::to_string(numerical)));
     if (summary.contains("conversation"))
       md += fmt::format(
-          "| conversation | agreement {:.3f}, {} check failures | no failure, agreement ≥ 0.5 | {} "
-          "|\n",
+          T("| conversation | agreement {:.3f}, {} check failures | no failure, agreement ≥ 0.5 | "
+            "{} |\n",
+            "| 對話 | 一致度 {:.3f}，{} 項檢查未通過 | 無檢查未通過且一致度 ≥ 0.5 | {} |\n"),
           summary["conversation"]["agreement"].get<double>(),
-          summary["conversation"]["failures"].get<std::size_t>(), fq::decision::to_string(conv));
+          summary["conversation"]["failures"].get<std::size_t>(),
+          word(fq::decision::to_string(conv)));
     if (summary.contains("perplexity"))
       md += fmt::format(
-          "| perplexity | increase {:+.4f} % (95 % CI {:+.4f} … {:+.4f} %) | < 1 % ideal, < 5 % "
-          "acceptable | {} |\n",
+          T("| perplexity | increase {:+.4f} % (95 % CI {:+.4f} … {:+.4f} %) | < 1 % ideal, < 5 % "
+            "acceptable | {} |\n",
+            "| 困惑度 | 增加 {:+.4f} %（95 % 信賴區間 {:+.4f} … {:+.4f} %） | < 1 % 理想，< 5 % "
+            "可接受 | {} |\n"),
           100 * summary["perplexity"]["increase"].get<double>(),
           100 * summary["perplexity"]["increase_ci95"][0].get<double>(),
           100 * summary["perplexity"]["increase_ci95"][1].get<double>(),
-          fq::decision::to_string(ppl));
+          word(fq::decision::to_string(ppl)));
     if (summary.contains("kld"))
       md += fmt::format(
-          "\nKL divergence {:.6f}, 99 % {:.6f}, max {:.6f}; same top token {:.3f} %.\n",
+          T("\nKL divergence {:.6f}, 99 % {:.6f}, max {:.6f}; same top token {:.3f} %.\n",
+            "\nKL 散度 {:.6f}，99 % {:.6f}，最大 {:.6f}；首選詞元相同比例 {:.3f} %。\n"),
           summary["kld"]["mean"].get<double>(), summary["kld"]["p99"].get<double>(),
           summary["kld"]["max"].get<double>(), 100 * summary["kld"]["same_top_p"].get<double>());
     if (summary.contains("perplexity") && summary["perplexity"]["increase"].get<double>() < 0 &&
         summary["kld"]["mean"].get<double>() > 1e-3)
-      md +=
-          "\nNote: perplexity went down while the KL divergence shows the output distribution "
-          "changed; "
-          "perplexity alone understates the change.\n";
+      md += fmt::format(
+          T("\nNote: perplexity went down while the KL divergence shows the output distribution "
+            "changed; perplexity alone understates the change.\n",
+            "\n注意：困惑度下降，但 KL 散度顯示輸出分佈已改變；僅看困惑度會低估變化。\n"));
     write_text_file(results / "test1_summary.md", md);
     write_text_file(results / "test1_summary.json", dump(summary));
     log.note("decision: " + std::string(fq::decision::to_string(out.decision)));
@@ -330,7 +358,9 @@ void run(const test1_args& a) {
   if (!must.format_correct ||
       (numerical == fq::decision::scenario::pessimistic && !a.no_early_stop)) {
     finish(fq::decision::scenario::pessimistic, fq::decision::scenario::pessimistic,
-           must.format_correct ? "the numerical difference is too large" : "verification failed");
+           a.lang == "zh-TW" ? (must.format_correct ? "數值差異過大" : "驗證失敗")
+                             : (must.format_correct ? "the numerical difference is too large"
+                                                    : "verification failed"));
     return;
   }
 
@@ -505,7 +535,8 @@ void register_test1(CLI::App& app) {
       ->check(CLI::Range(1, 1 << 30));
   cmd->add_option("--seed", a->seed, "seed of the sampled conversation runs");
   cmd->add_option("--store", a->store, "same or f32")->check(CLI::IsMember({"same", "f32"}));
-  cmd->add_option("--lang", a->lang, "report language")->check(CLI::IsMember({"en"}));
+  cmd->add_option("--lang", a->lang, "report language: en or zh-TW (Traditional Chinese)")
+      ->check(CLI::IsMember({"en", "zh-TW"}));
   cmd->add_flag("--until-confident", a->until_confident,
                 "stop the perplexity runs, after at least 4 chunks, once the 99 % interval of the "
                 "increase lies in one band");

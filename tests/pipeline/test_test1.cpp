@@ -74,3 +74,21 @@ TEST_CASE("test1: a text too short for one chunk fails with a clear message") {
   CHECK(r.status == 1);
   CHECK(r.err.find("needs at least 256") != std::string::npos);
 }
+
+TEST_CASE("test1 --lang zh-TW: the report in Traditional Chinese, the JSON unchanged") {
+  fq_test::temp_dir dir;
+  const auto r = fq_test::run_program(
+      {"test1", "--demo", "--workdir", dir.path().string(), "--lang", "zh-TW"});
+  REQUIRE(r.status == 0);
+  const auto md = read(dir / "results" / "layer0" / "test1_summary.md");
+  CHECK(md.find("# 測試一") != std::string::npos);
+  CHECK(md.find("**決策：GO") != std::string::npos);
+  CHECK(md.find("困惑度") != std::string::npos);
+  CHECK(md.find("Decision") == std::string::npos);
+  // Scripts read the JSON: its keys and values stay English whatever the report language.
+  const auto j = nlohmann::json::parse(read(dir / "results" / "layer0" / "test1_summary.json"));
+  CHECK(j["decision"] == "GO");
+  const auto bad =
+      fq_test::run_program({"test1", "--demo", "--workdir", (dir / "x").string(), "--lang", "fr"});
+  CHECK(bad.status == 2);
+}
