@@ -14,6 +14,7 @@
 #include "../error.hpp"
 #include "kernels.hpp"
 #include "model.hpp"
+#include "quant_dot.hpp"
 
 namespace fq::llama {
 
@@ -149,6 +150,11 @@ class context {
   // type.
   void product(const weight& w, const float* x, std::size_t n, float* y, bool ggml) {
     if (n == 0) return;
+    if (ggml && has_integer_dot(w.type)) {
+      quantize_activations(w.type, x, n, static_cast<std::size_t>(w.cols), xq_);
+      matmul_int(opt_.kernels, w, xq_, y, pool_);
+      return;
+    }
     if (ggml && w.type != gguf::ggml_type::f32) {
       const std::size_t cols = static_cast<std::size_t>(w.cols);
       xr_.assign(x, x + n * cols);
@@ -215,6 +221,7 @@ class context {
   std::vector<std::vector<float>> attn_norm_, ffn_norm_, scores_;
   std::vector<float> out_norm_;
   std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, xr_;
+  quantized_activations xq_;
 };
 
 }  // namespace fq::llama

@@ -12,7 +12,7 @@
 #include <type_traits>
 #include <utility>
 #include <xsimd/xsimd.hpp>
-#if defined(__AVX512F__) || defined(__F16C__)
+#if defined(__AVX512F__) || defined(__F16C__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -47,6 +47,14 @@ struct kernel_table {
   void (*f16_to_f32)(const std::uint16_t* h, float* out, std::size_t n) noexcept;
   /// Σ f16(w[i])·x[i]: a weight row stored as F16 times float activations, without a buffer.
   float (*dot_f16)(const std::uint16_t* w, const float* x, std::size_t n) noexcept;
+  /// out[b] = Σ_{i<block} w[b·block + i] · a[b·block + i] for b < n_blocks, exactly in int32
+  /// (ggml's integer block products; `block` a multiple of 32).
+  void (*dot_i16_blocks)(const std::int16_t* w, const std::int16_t* a, std::size_t n_blocks,
+                         std::size_t block, std::int32_t* out) noexcept;
+  /// out[i] = Σ_{j<4} w[4i + j] · a[4i + j] for i < n / 4 (n a multiple of 32): the eight 32-bit
+  /// lanes of ggml's 32-element Q8_0 block product.
+  void (*dot_i16_quads)(const std::int16_t* w, const std::int16_t* a, std::size_t n,
+                        std::int32_t* out) noexcept;
 };
 
 /// Packs `tokens` rows of k_len floats into panels of `panel_tokens`, each stored k-major
@@ -277,6 +285,86 @@ float dot_f16_kernel(const std::uint16_t* w, const float* x, std::size_t n) noex
   return s;
 }
 
+template <class Arch>
+void dot_i16_blocks_kernel(const std::int16_t* w, const std::int16_t* a, std::size_t n_blocks,
+                           std::size_t block, std::int32_t* out) noexcept {
+#if defined(__AVX512BW__)
+  if constexpr (std::is_base_of_v<xsimd::avx512bw, Arch>) {
+    for (std::size_t b = 0; b < n_blocks; ++b) {
+      const std::int16_t* wb = w + b * block;
+      const std::int16_t* ab = a + b * block;
+      __m512i acc = _mm512_setzero_si512();
+      for (std::size_t i = 0; i < block; i += 32)
+        acc = _mm512_add_epi32(
+            acc, _mm512_madd_epi16(_mm512_loadu_si512(wb + i), _mm512_loadu_si512(ab + i)));
+      out[b] = _mm512_reduce_add_epi32(acc);
+    }
+    return;
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (std::is_base_of_v<xsimd::avx2, Arch>) {
+    for (std::size_t b = 0; b < n_blocks; ++b) {
+      const std::int16_t* wb = w + b * block;
+      const std::int16_t* ab = a + b * block;
+      __m256i acc = _mm256_setzero_si256();
+      for (std::size_t i = 0; i < block; i += 16)
+        acc = _mm256_add_epi32(
+            acc, _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + i)),
+                                   _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + i))));
+      __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+      s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+      s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+      out[b] = _mm_cvtsi128_si32(s);
+    }
+    return;
+  }
+#endif
+  for (std::size_t b = 0; b < n_blocks; ++b) {
+    std::int32_t acc = 0;
+    for (std::size_t i = 0; i < block; ++i)
+      acc += static_cast<std::int32_t>(w[b * block + i]) * a[b * block + i];
+    out[b] = acc;
+  }
+}
+
+template <class Arch>
+void dot_i16_quads_kernel(const std::int16_t* w, const std::int16_t* a, std::size_t n,
+                          std::int32_t* out) noexcept {
+#if defined(__AVX512BW__)
+  if constexpr (std::is_base_of_v<xsimd::avx512bw, Arch>) {
+    for (std::size_t i = 0; i < n; i += 32) {
+      const __m512i p = _mm512_madd_epi16(_mm512_loadu_si512(w + i), _mm512_loadu_si512(a + i));
+      // Each 64-bit lane: its two pair sums added in the low half, then narrowed.
+      const __m512i q = _mm512_add_epi32(p, _mm512_srli_epi64(p, 32));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i / 4), _mm512_cvtepi64_epi32(q));
+    }
+    return;
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (std::is_base_of_v<xsimd::avx2, Arch>) {
+    for (std::size_t i = 0; i < n; i += 32) {
+      const __m256i p0 =
+          _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)),
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i)));
+      const __m256i p1 =
+          _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i + 16)),
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i + 16)));
+      // hadd leaves quads 0 1 4 5 | 2 3 6 7; the 64-bit permute puts them in order.
+      const __m256i q = _mm256_permute4x64_epi64(_mm256_hadd_epi32(p0, p1), 0xD8);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i / 4), q);
+    }
+    return;
+  }
+#endif
+  for (std::size_t i = 0; i < n; i += 4) {
+    std::int32_t acc = 0;
+    for (std::size_t j = 0; j < 4; ++j) acc += static_cast<std::int32_t>(w[i + j]) * a[i + j];
+    out[i / 4] = acc;
+  }
+}
+
 }  // namespace detail
 
 /// The kernel table of one architecture (instantiate it in a translation unit compiled for Arch).
@@ -292,7 +380,9 @@ kernel_table make_kernels() noexcept {
           &detail::fma_peak_kernel<Arch>,
           xsimd::batch<float, Arch>::size,
           &detail::f16_to_f32_kernel<Arch>,
-          &detail::dot_f16_kernel<Arch>};
+          &detail::dot_f16_kernel<Arch>,
+          &detail::dot_i16_blocks_kernel<Arch>,
+          &detail::dot_i16_quads_kernel<Arch>};
 }
 
 /// The kernels the including translation unit's compile flags allow; no set-up needed.
