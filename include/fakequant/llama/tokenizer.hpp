@@ -242,7 +242,9 @@ class tokenizer {
     sym.reserve(text.size());
     for (std::size_t off = 0; off < text.size();) {
       const auto c = static_cast<unsigned char>(text[off]);
-      const std::size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+      // A stray continuation byte (0x80-0xBF) is a symbol of its own, as in llama.cpp; taken as a
+      // lead byte it swallowed the next character (found by fuzz/tokenizer_fuzz).
+      const std::size_t len = c < 0xC0 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
       const std::size_t n = std::min(len, text.size() - off);
       const auto i = static_cast<std::int64_t>(sym.size());
       sym.push_back({off, n, i - 1, off + n == text.size() ? -1 : i + 1});
