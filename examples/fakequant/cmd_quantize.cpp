@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
-// fakequant quantize IN OUT --tensors PATTERN[,PATTERN…] --format NAME [--rounding R] [--overflow
-// O]
-//                    [--seed N] [--store same|f32]
+// fakequant quantize IN OUT --tensors PATTERN[,PATTERN…] --format NAME [--rounding R]
+//                    [--overflow O] [--scale none|tensor|block[:B]] [--seed N] [--store same|f32]
 #include <fmt/core.h>
 
+#include <fakequant/format/codes.hpp>
+#include <fakequant/format/scaling.hpp>
 #include <fakequant/gguf.hpp>
 #include <fakequant/quantize.hpp>
 
@@ -33,8 +34,19 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("--overflow", a->overflow,
                   "saturate, saturate-inf or ieee (default: the format's)")
       ->check(CLI::IsMember({"saturate", "saturate-inf", "ieee"}));
-  cmd->add_option("--scale", a->scale, "none (per-tensor and per-block scaling are not built yet)")
-      ->check(CLI::IsMember({"none"}));
+  cmd->add_option("--scale", a->scale,
+                  "none; tensor (amax / max finite); block[:B] (OCP MX: a power-of-two E8M0 scale "
+                  "per B elements of a row, default 32)")
+      ->check(CLI::Validator(
+          [](std::string& s) -> std::string {
+            try {
+              fq::format::scaling_from_name(s);
+              return {};
+            } catch (const fq::error& e) {
+              return e.what();
+            }
+          },
+          "none|tensor|block[:B]", "scaling"));
   cmd->add_option("--seed", a->seed, "seed of stochastic rounding");
   cmd->add_option("--store", a->store, "same: keep each tensor's type where exact; f32: store F32")
       ->check(CLI::IsMember({"same", "f32"}));
@@ -52,6 +64,7 @@ void register_quantize(CLI::App& app) {
                           : a->overflow == "saturate-inf" ? overflow::saturate_inf
                                                           : overflow::ieee;
     o.rounding.seed = a->seed;
+    o.scale = fq::format::scaling_from_name(a->scale);
     o.store = a->store == "f32" ? fq::store_policy::f32 : fq::store_policy::same;
     const auto f = fq::gguf::file::open(a->in);
     auto b = fq::gguf::builder::from(f);
@@ -63,9 +76,17 @@ void register_quantize(CLI::App& app) {
       fmt::print("{:<40} {:<6} {:>6} {:>12} {:>10} {:>14.6g}\n", q.name,
                  fq::gguf::type_name(q.type_in), fq::gguf::type_name(q.type_out), q.elements,
                  q.changed, q.max_rel_change);
-      if (q.nan && !o.format.has_nan())
-        fmt::print("note: {} NaN values of {} kept as NaN: {} has no NaN code\n", q.nan, q.name,
-                   o.format.name);
+      if (q.scale.blocks)
+        fmt::print(stderr, "{}: {} blocks of {}, E8M0 scales 0x{:02X}..0x{:02X}, {} NaN blocks\n",
+                   q.name, q.scale.blocks, o.scale.block, q.scale.min_code, q.scale.max_code,
+                   q.scale.nan_blocks);
+      else if (o.scale.mode == fq::format::scale_mode::tensor)
+        fmt::print(stderr, "{}: scale {:.9g}\n", q.name, q.scale.tensor_scale);
+      if (q.nan_in && !fq::format::has_nan_code(o.format))
+        fmt::print(stderr,
+                   "note: {}: {} NaN inputs stay NaN in the output, but {} has no NaN code: its "
+                   "codes (format::encode) store NaN as the -0 code 0x{:X}\n",
+                   q.name, q.nan_in, o.format.name, fq::format::nan_code(o.format));
     }
     fmt::print(stderr, "wrote {} ({} tensors rounded to {})\n", a->out, done.size(), o.format.name);
   });

@@ -14,6 +14,7 @@
 #include "error.hpp"
 #include "format/blocks.hpp"
 #include "format/float_format.hpp"
+#include "format/scaling.hpp"
 #include "gguf/file.hpp"
 #include "gguf/names.hpp"
 #include "gguf/writer.hpp"
@@ -25,6 +26,7 @@ enum class store_policy { same, f32 };
 struct quantize_options {
   format::float_format format = format::bf16;
   format::round_options rounding;  ///< set rounding.overflow from format.default_overflow()
+  format::scaling scale;           ///< none, per tensor, or MX blocks along each row
   store_policy store = store_policy::same;
 };
 
@@ -33,9 +35,29 @@ struct quantized_tensor {
   std::string name;
   gguf::ggml_type type_in, type_out;
   std::uint64_t elements = 0, changed = 0, nan = 0;
-  double max_rel_change = 0;  ///< max |new − old| / |old| over nonzero old values
-  std::vector<float> values;  ///< the rounded values (F32), kept until written
+  std::uint64_t nan_in = 0;     ///< NaN inputs (a format without a NaN code cannot encode them)
+  format::scale_summary scale;  ///< the scales used (scale_mode::tensor, block)
+  double max_rel_change = 0;    ///< max |new − old| / |old| over nonzero old values
+  std::vector<float> values;    ///< the rounded values (F32), kept until written
 };
+
+namespace detail {
+// The unscaled rounding of one span: the single place a faster kernel replaces the reference.
+inline void round_span(const format::float_format& f, std::span<const float> in,
+                       std::span<float> out, std::uint64_t first,
+                       const format::round_options& opt) {
+  for (std::size_t i = 0; i < in.size(); ++i) out[i] = format::round_to(f, in[i], opt, first + i);
+}
+
+// Rounds a whole tensor (rows of ne[0] elements) under opt's scaling.
+inline format::scale_summary round_tensor(const gguf::tensor_info& t, std::span<const float> in,
+                                          std::span<float> out, const quantize_options& opt) {
+  return format::fake_quantize_scaled(
+      opt.format, in, out, opt.rounding, opt.scale, t.n_dims == 0 ? in.size() : t.ne[0],
+      [&](std::span<const float> a, std::span<float> b, std::uint64_t first,
+          const format::round_options& o) { round_span(opt.format, a, b, first, o); });
+}
+}  // namespace detail
 
 /// The tensors of `f` matched by `patterns` (exact names or globs), in file order; an error naming
 /// the closest names for a pattern that matches nothing.
@@ -92,9 +114,10 @@ inline std::vector<quantized_tensor> fake_quantize_tensors(const gguf::file& f, 
     std::vector<float> orig(t->elements);
     format::decode(t->type, f.tensor_data(*t), 0, orig);
     q.values.resize(orig.size());
+    q.scale = detail::round_tensor(*t, orig, q.values, opt);
     for (std::size_t i = 0; i < orig.size(); ++i) {
-      const float v = format::round_to(opt.format, orig[i], opt.rounding, i);
-      q.values[i] = v;
+      const float v = q.values[i];
+      if (std::isnan(orig[i])) ++q.nan_in;
       if (std::isnan(v)) ++q.nan;
       const bool same = std::memcmp(&v, &orig[i], 4) == 0 || (std::isnan(v) && std::isnan(orig[i]));
       if (!same) {
@@ -198,17 +221,17 @@ inline std::vector<std::string> verify_fake_quantized(const gguf::file& original
         problems.push_back("untouched tensor '" + name + "' differs from the original");
       continue;
     }
-    std::vector<float> va(a.elements), vb(b.elements);
+    std::vector<float> va(a.elements), vb(b.elements), want(a.elements);
     format::decode(a.type, original.tensor_data(a), 0, va);
     format::decode(b.type, fake.tensor_data(b), 0, vb);
+    detail::round_tensor(a, va, want, opt);
     for (std::size_t k = 0; k < va.size(); ++k) {
       if (!std::isfinite(vb[k])) {
         problems.push_back("tensor '" + name + "' holds NaN or Inf (element " + std::to_string(k) +
                            ")");
         break;
       }
-      const float want = format::round_to(opt.format, va[k], opt.rounding, k);
-      if (std::memcmp(&want, &vb[k], 4) != 0) {
+      if (std::memcmp(&want[k], &vb[k], 4) != 0) {
         problems.push_back("tensor '" + name + "' element " + std::to_string(k) +
                            " is not the format's rounding of the original");
         break;
