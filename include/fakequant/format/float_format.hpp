@@ -15,9 +15,24 @@
 #include <string>
 #include <string_view>
 
+#include "../config.hpp"
 #include "../error.hpp"
 
 namespace fq::format {
+
+namespace detail {
+// 2^k exactly, for -149 ≤ k ≤ 127 (float32 subnormals included); std::ldexp costs a library call,
+// which made the reference too slow for sweeps over all 2^32 inputs.
+constexpr float pow2f(int k) noexcept {
+  return std::bit_cast<float>(k >= -126 ? static_cast<std::uint32_t>(k + 127) << 23
+                                        : std::uint32_t{1} << (k + 149));
+}
+// The e with 2^e ≤ a < 2^(e+1), for finite a > 0 (float32 subnormals included).
+constexpr int binade_of(float a) noexcept {
+  const std::uint32_t b = std::bit_cast<std::uint32_t>(a);
+  return b >= 0x00800000u ? static_cast<int>(b >> 23) - 127 : 31 - std::countl_zero(b) - 149;
+}
+}  // namespace detail
 
 /// How a format spends its codes on special values.
 enum class encoding {
@@ -63,9 +78,9 @@ struct float_format {
   /// The largest finite value.
   float max_finite() const noexcept {
     // fn formats lose the all-ones mantissa of the top binade to NaN.
-    const float frac = enc == encoding::fn ? 2.0f - std::ldexp(1.0f, 1 - man_bits)
-                                           : 2.0f - std::ldexp(1.0f, -man_bits);
-    return std::ldexp(man_bits == 0 ? 1.0f : frac, max_exp());
+    const float frac =
+        enc == encoding::fn ? 2.0f - detail::pow2f(1 - man_bits) : 2.0f - detail::pow2f(-man_bits);
+    return (man_bits == 0 ? 1.0f : frac) * detail::pow2f(max_exp());
   }
   /// The default overflow policy: what hardware casts do for formats with Inf, saturation else.
   overflow default_overflow() const noexcept {
@@ -143,7 +158,8 @@ inline void check_options(const float_format& f, const round_options& opt) {
 
 namespace detail {
 // Uniform in [0, 1) from (seed, index): the same bits for an element whatever the thread or width.
-inline float stochastic_u(std::uint64_t seed, std::uint64_t index) noexcept {
+// Forced inline: the per-architecture kernels call it (see FQ_FORCE_INLINE).
+FQ_FORCE_INLINE float stochastic_u(std::uint64_t seed, std::uint64_t index) noexcept {
   std::uint64_t x = seed * 0x9e3779b97f4a7c15ull + index * 0xd1b54a32d192ed03ull + 1;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
@@ -182,15 +198,13 @@ inline float round_to(const float_format& f, float x, const round_options& opt,
   if (opt.flush_input_subnormals && a < std::numeric_limits<float>::min()) a = 0.0f;
   if (f.enc == encoding::e8m0 && (a == 0.0f || neg)) {
     // No zero and no sign: the smallest code when saturating, NaN otherwise.
-    return opt.overflow == overflow::saturate ? std::ldexp(1.0f, f.min_exp())
+    return opt.overflow == overflow::saturate ? detail::pow2f(f.min_exp())
                                               : std::numeric_limits<float>::quiet_NaN();
   }
   if (a == 0.0f) return signed_result(0.0f);
-  int e;
-  std::frexp(a, &e);
-  e -= 1;                                // a in [2^e, 2^(e+1))
+  int e = detail::binade_of(a);          // a in [2^e, 2^(e+1))
   if (e < f.min_exp()) e = f.min_exp();  // subnormals share the smallest binade's spacing
-  const float ulp = std::ldexp(1.0f, e - f.man_bits);
+  const float ulp = detail::pow2f(e - f.man_bits);
   const float q = a / ulp;  // exact: a power-of-two division within float32's range
   float n = q;
   switch (opt.rounding) {
@@ -208,10 +222,9 @@ inline float round_to(const float_format& f, float x, const round_options& opt,
       break;
   }
   float r = n * ulp;
-  if (f.enc == encoding::e8m0 && r < std::ldexp(1.0f, f.min_exp()))
-    r = std::ldexp(1.0f, f.min_exp());
+  if (f.enc == encoding::e8m0 && r < detail::pow2f(f.min_exp())) r = detail::pow2f(f.min_exp());
   if (r > maxf) return overflowed(false);
-  if (opt.flush_output_subnormals && r < std::ldexp(1.0f, f.min_exp())) r = 0.0f;
+  if (opt.flush_output_subnormals && r < detail::pow2f(f.min_exp())) r = 0.0f;
   return signed_result(r);
 }
 

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+// Run-time choice of the format kernels, with the evaluator's architecture names and its
+// FQ_FORCE_ARCH override (llama/dispatch.hpp). The per-architecture tables are defined in
+// translation units compiled with that architecture's flags (examples/fakequant/arch/); a program
+// that does not add them uses default_format_kernels().
+#pragma once
+
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <xsimd/xsimd.hpp>
+
+#include "../error.hpp"
+#include "kernels.hpp"
+
+namespace fq::format {
+
+namespace detail {
+#if defined(__x86_64__) || defined(_M_X64)
+format_kernels format_kernels_sse2() noexcept;
+format_kernels format_kernels_avx2() noexcept;
+format_kernels format_kernels_avx512() noexcept;
+#endif
+}  // namespace detail
+
+/// Names accepted by kernels_for() and FQ_FORCE_ARCH, best first.
+inline std::string_view kernel_names() noexcept {
+#if defined(__x86_64__) || defined(_M_X64)
+  return "avx512, avx2, sse2";
+#else
+  return "default";
+#endif
+}
+
+/// Whether this CPU runs the named kernels (false for unknown names).
+inline bool cpu_has(std::string_view name) noexcept {
+#if defined(__x86_64__) || defined(_M_X64)
+  const auto cpu = xsimd::available_architectures();
+  if (name == "avx512") return cpu.avx512bw;
+  if (name == "avx2") return cpu.avx2;
+  return name == "sse2";
+#else
+  return name == "default";
+#endif
+}
+
+/// The kernels of a named architecture; an error when the name is unknown or the CPU lacks it.
+inline format_kernels kernels_for(std::string_view name) {
+#if defined(__x86_64__) || defined(_M_X64)
+  const bool known = name == "avx512" || name == "avx2" || name == "sse2";
+#else
+  const bool known = name == "default";
+#endif
+  if (!known)
+    throw error(errc::invalid_argument, "",
+                "unknown kernel architecture '" + std::string(name) +
+                    "' (known: " + std::string(kernel_names()) + ")");
+  if (!cpu_has(name))
+    throw error(errc::unsupported, "", "this CPU cannot run the " + std::string(name) + " kernels");
+#if defined(__x86_64__) || defined(_M_X64)
+  if (name == "avx512") return detail::format_kernels_avx512();
+  if (name == "avx2") return detail::format_kernels_avx2();
+  return detail::format_kernels_sse2();
+#else
+  return default_format_kernels();
+#endif
+}
+
+/// The best kernels this CPU runs, unless FQ_FORCE_ARCH names others.
+inline format_kernels best_kernels() {
+  if (const char* forced = std::getenv("FQ_FORCE_ARCH"); forced && *forced)
+    return kernels_for(forced);
+#if defined(__x86_64__) || defined(_M_X64)
+  if (cpu_has("avx512")) return detail::format_kernels_avx512();
+  if (cpu_has("avx2")) return detail::format_kernels_avx2();
+  return detail::format_kernels_sse2();
+#else
+  return default_format_kernels();
+#endif
+}
+
+}  // namespace fq::format
