@@ -4,7 +4,9 @@
 
 #include <fakequant/gguf.hpp>
 
+#include "checks.hpp"
 #include "cli.hpp"
+#include "interrupt.hpp"
 
 namespace fqcli {
 
@@ -15,6 +17,8 @@ void register_copy(CLI::App& app) {
   cmd->add_option("IN", *in, "GGUF file to read")->required();
   cmd->add_option("OUT", *out, "GGUF file to write (never the input)")->required();
   cmd->callback([=] {
+    check_output(*out, {*in});
+    clean_stale_temps_of(*out);
     const auto f = fq::gguf::file::open(*in);
     fq::gguf::builder::from(f).write(*out);
     fmt::print(stderr, "wrote {} ({} metadata entries, {} tensors)\n", *out, f.metadata().size(),

@@ -4,11 +4,13 @@
 #include <fmt/core.h>
 
 #include <fakequant/gguf.hpp>
+#include <fakequant/quantize.hpp>
 #include <fakequant/stats/diff.hpp>
 #include <fakequant/stats/json.hpp>
 #include <fakequant/stats/svg.hpp>
 #include <filesystem>
 
+#include "checks.hpp"
 #include "cli.hpp"
 #include "json_util.hpp"
 
@@ -69,15 +71,18 @@ void register_diff(CLI::App& app) {
   cmd->add_option("--tensors", o->tensors,
                   "only tensors whose names match these comma-separated globs (* and ?)");
   cmd->add_option("--epsilon", o->epsilon, "ε of the relative difference |a-b| / (|a| + ε)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(finite_in(0));
   cmd->add_flag("--json", o->json, "print JSON (numerical_analysis.json) instead of the table");
   cmd->add_option("--output", o->output, "also write the JSON to this file");
   cmd->add_option("--svg", o->svg, "write one SVG picture per compared tensor into this folder");
   cmd->add_flag("--all", o->all, "compare every tensor, not only the changed ones");
   cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)");
   cmd->callback([o] {
+    if (!o->output.empty()) check_output(o->output, {o->a, o->b});
     const auto fa = fq::gguf::file::open(o->a);
     const auto fb = fq::gguf::file::open(o->b);
+    // A pattern that matches nothing is a typo, not an empty comparison.
+    if (!o->tensors.empty()) fq::match_tensors(fa, fq::gguf::split_patterns(o->tensors));
     const auto r = fq::stats::diff_files(
         fa, fb,
         {.tensors = o->tensors, .epsilon = o->epsilon, .all = o->all, .threads = o->threads});

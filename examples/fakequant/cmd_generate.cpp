@@ -12,6 +12,7 @@
 #include <iostream>
 #include <random>
 
+#include "checks.hpp"
 #include "cli.hpp"
 #include "json_util.hpp"
 
@@ -29,20 +30,27 @@ struct generate_args {
 };
 
 void add_generation_options(CLI::App* cmd, const std::shared_ptr<generate_args>& a) {
-  cmd->add_option("-p,--prompt", a->prompt, "prompt (with -i: the first user turn)");
+  cmd->add_option("-p,--prompt", a->prompt, "prompt (with -i: the first user turn)")
+      ->check(CLI::Validator(
+          [](std::string& s) -> std::string {
+            const auto bad = first_invalid_utf8(s);
+            return bad == std::string::npos
+                       ? std::string()
+                       : fmt::format("not valid UTF-8 at byte {}; give the prompt in UTF-8", bad);
+          },
+          "UTF-8"));
   cmd->add_option("-n,--n-predict", a->n_predict, "tokens to generate at most (per answer with -i)")
       ->check(CLI::Range(1, 1 << 24));
   cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)")
       ->check(CLI::Range(1, 1024));
   cmd->add_option("-c,--ctx-size", a->ctx, "context size (default: the model's, at most 4096)")
       ->check(CLI::Range(8, 1 << 20));
-  cmd->add_option("--temp", a->temp, "temperature; 0 is greedy (argmax)")
-      ->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--temp", a->temp, "temperature; 0 is greedy (argmax)")->check(finite_in(0, 100));
   cmd->add_option("--top-k", a->top_k, "top-k (0: off)")->check(CLI::Range(0, 1 << 24));
-  cmd->add_option("--top-p", a->top_p, "top-p (1: off)")->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--min-p", a->min_p, "min-p (0: off)")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--top-p", a->top_p, "top-p (1: off)")->check(finite_in(0, 1));
+  cmd->add_option("--min-p", a->min_p, "min-p (0: off)")->check(finite_in(0, 1));
   cmd->add_option("--repeat-penalty", a->repeat_penalty, "repetition penalty (1: off)")
-      ->check(CLI::Range(0.0, 100.0));
+      ->check(finite_in(0, 100));
   cmd->add_option("-s,--seed", a->seed, "random seed (default: a random one, printed)");
   cmd->add_option("--activations", a->activations,
                   "ggml: round activations as ggml does; f32: exact")

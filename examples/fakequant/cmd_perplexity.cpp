@@ -15,7 +15,9 @@
 #include <fstream>
 #include <iterator>
 
+#include "checks.hpp"
 #include "cli.hpp"
+#include "interrupt.hpp"
 #include "json_util.hpp"
 
 namespace fqcli {
@@ -27,13 +29,7 @@ struct perplexity_args {
   bool kld = false, json = false;
 };
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw fq::error(fq::errc::not_found, path, "cannot open the text file");
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (s.empty()) throw fq::error(fq::errc::invalid_argument, path, "the text file is empty");
-  return s;
-}
+std::string read_text(const std::string& path) { return read_text_input(path, "-f"); }
 
 // Progress on stderr, only when it is a terminal (logs and pipes stay clean).
 std::function<void(const fq::llama::chunk_report&)> progress() {
@@ -144,6 +140,10 @@ nlohmann::json to_json(const fq::llama::kld_result& k) {
 }
 
 void run(const perplexity_args& a) {
+  if (!a.kld && !a.kld_base.empty()) {  // the base file is written: never over an input
+    check_output(a.kld_base, {a.model, a.text});
+    clean_stale_temps_of(a.kld_base);
+  }
   const auto f = fq::gguf::file::open(a.model);
   const auto m = fq::llama::model::load(f);
   fq::llama::perplexity_options o;

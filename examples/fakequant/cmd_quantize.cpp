@@ -8,7 +8,9 @@
 #include <fakequant/gguf.hpp>
 #include <fakequant/quantize.hpp>
 
+#include "checks.hpp"
 #include "cli.hpp"
+#include "interrupt.hpp"
 
 namespace fqcli {
 
@@ -51,6 +53,8 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("--store", a->store, "same: keep each tensor's type where exact; f32: store F32")
       ->check(CLI::IsMember({"same", "f32"}));
   cmd->callback([a] {
+    check_output(a->out, {a->in});
+    clean_stale_temps_of(a->out);
     fq::quantize_options o;
     o.format = fq::format::format_from_name(a->format);
     using fq::format::rounding;

@@ -4,7 +4,9 @@
 
 #include <fakequant/llama/synth.hpp>
 
+#include "checks.hpp"
 #include "cli.hpp"
+#include "interrupt.hpp"
 
 namespace fqcli {
 
@@ -23,10 +25,12 @@ void register_synth(CLI::App& app) {
   cmd->add_option("--type", o->type, "type of the matrices (norms stay F32)")
       ->check(CLI::IsMember({"f32", "f16", "q8_0"}));
   cmd->add_option("--seed", o->seed, "random seed");
-  cmd->add_option("--vocab", o->vocab, "copy the vocabulary (tokenizer.*) from this llama GGUF")
-      ->check(CLI::ExistingFile);
+  // Not CLI::ExistingFile: the GGUF reader's errors name the problem and the fix.
+  cmd->add_option("--vocab", o->vocab, "copy the vocabulary (tokenizer.*) from this llama GGUF");
   cmd->add_option("OUT", o->out, "GGUF file to write")->required();
   cmd->callback([o] {
+    check_output(o->out, {o->vocab});
+    clean_stale_temps_of(o->out);
     fq::llama::synth_options so;
     so.type = *fq::gguf::type_from_name(o->type);
     so.seed = o->seed;

@@ -24,7 +24,9 @@
 #include <thread>
 
 #include "cli.hpp"
+#include "interrupt.hpp"
 #include "json_util.hpp"
+#include "preflight.hpp"
 
 namespace fqcli {
 namespace {
@@ -180,6 +182,9 @@ paired_eval evaluate_pair(const fq::llama::model& ma, const fq::llama::model& mb
 
 void run(const test1_args& a) {
   const fs::path dir = a.workdir, data = dir / "data", results = dir / "results" / a.name;
+  // One run per work folder; bad inputs refused before anything is copied (interrupt.hpp,
+  // preflight.hpp).
+  const auto lock = lock_workdir(dir);
   fs::create_directories(data);
   fs::create_directories(results);
   run_log log(results / "run.log");
@@ -210,6 +215,8 @@ void run(const test1_args& a) {
   }
   if (model_src.empty()) throw CLI::ValidationError("--model", "a model is required (or --demo)");
   if (text_src.empty()) throw CLI::ValidationError("--text", "a text file is required (or --demo)");
+  check_experiment_inputs(model_src.string(), text_src.string(), a.tensors, a.format,
+                          a.demo ? 0 : 2 * o.n_ctx);
   const auto original = data / "original_model.gguf";
   const auto text_copy = data / text_src.filename();
   log.step("back up the original model (SHA-256 checked)", [&] {
