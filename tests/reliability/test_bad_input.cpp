@@ -296,7 +296,7 @@ TEST_CASE("bad input - output folder read-only") {
             {"@ro/wd", "choose another --workdir"});
 }
 
-TEST_CASE("bad input - text file missing, a directory, empty, too short or not UTF-8") {
+TEST_CASE("bad input - text file missing or a directory or empty or too short or not UTF-8") {
   struct text_row {
     const char* file;
     std::vector<std::string> expect;

@@ -202,7 +202,7 @@ void next_run_succeeds(const writer_case& w, const fs::path& in, const fs::path&
 
 }  // namespace
 
-TEST_CASE("faults - disk full during the write of copy, quantize and synth") {
+TEST_CASE("faults - disk full during the write of copy and quantize and synth") {
   fq_test::temp_dir dir;
   const auto big = big_model(dir.path(), 8);
   for (const auto& w : writers()) {
@@ -225,7 +225,7 @@ TEST_CASE("faults - disk full during the write of copy, quantize and synth") {
   }
 }
 
-TEST_CASE("faults - killed mid-write (SIGXFSZ at the limit, SIGKILL) then the next run cleans up") {
+TEST_CASE("faults - killed mid-write by SIGXFSZ or SIGKILL then the next run cleans up") {
   fq_test::temp_dir dir;
   const auto big = big_model(dir.path(), 32);
   for (const auto& w : writers()) {
@@ -287,7 +287,7 @@ TEST_CASE("faults - SIGINT and SIGTERM mid-write remove the unfinished output") 
   }
 }
 
-TEST_CASE("faults - test1 interrupted, killed or out of disk resumes from its verified backup") {
+TEST_CASE("faults - test1 interrupted or killed or out of disk resumes from its verified backup") {
   const auto model = fq_test::require_shared("testdata/models/tl-mini-f32.gguf");
   const auto text = fq_test::require_shared("testdata/text/wiki.test.small.raw");
   if (model.empty() || text.empty()) return;
