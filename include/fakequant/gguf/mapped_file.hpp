@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <span>
 #include <string>
@@ -38,6 +39,13 @@ class mapped_file {
     if (S_ISDIR(st.st_mode))
       throw error(errc::invalid_argument, path, "is a directory, not a file");
     if (!S_ISREG(st.st_mode)) throw error(errc::invalid_argument, path, "is not a regular file");
+    // Sizes and offsets are 64-bit throughout; only a 32-bit address space cannot map a file over
+    // 4 GiB whole, and must say so rather than map a truncated size.
+    if constexpr (sizeof(std::size_t) < sizeof(st.st_size))
+      if (static_cast<std::uint64_t>(st.st_size) > SIZE_MAX)
+        throw error(errc::limit_exceeded, path,
+                    "file of " + std::to_string(st.st_size) +
+                        " bytes is too large to map in a 32-bit process");
     m.size_ = static_cast<std::size_t>(st.st_size);
     if (m.size_ > 0) {
       void* p = ::mmap(nullptr, m.size_, PROT_READ, MAP_PRIVATE, m.fd_, 0);
