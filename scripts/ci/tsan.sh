@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ThreadSanitizer (clang) on the multithreaded kernels' tests: the thread pool, the evaluator's
-# matrix products on 1-3 threads, the paired statistics' reducer threads. One small test binary
+# matrix products on 1-3 threads, the paired statistics' reducer threads, the format kernels on a
+# pool of 3. One small test binary
 # (tests/reliability/CMakeLists.txt), its cases chosen by name; the 10^8-pair case is left to the
 # other jobs (under TSan it needs several GB and minutes).
 set -euo pipefail
