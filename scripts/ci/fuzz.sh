@@ -9,7 +9,7 @@ seconds=${FUZZ_SECONDS:-60}
 command -v clang++ >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang; }
 dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q 'install ok installed' ||
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-rt-14-dev; }
-build=build-fuzz
+build=${FUZZ_BUILD_DIR:-build-fuzz}
 targets=(gguf_reader_fuzz tokenizer_fuzz)
 grep -q "(llama_cpp_logs_fuzz)" fuzz/CMakeLists.txt && targets+=(llama_cpp_logs_fuzz)
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
@@ -17,7 +17,7 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_CO
   -DFQ_INSTALL=OFF -DFQ_WERROR=ON >/dev/null
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
 
-shared=../shared
+shared=${FQ_SHARED_DIR:-../shared}
 have_shared=0
 [ -d "$shared/testdata" ] && have_shared=1
 mkdir -p "$build/artifacts"
