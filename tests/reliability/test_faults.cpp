@@ -7,6 +7,7 @@
 // the next run succeeds.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -388,4 +389,30 @@ TEST_CASE("concurrency - a second test1 on the same work folder stops with a cle
   const auto after = run(args, dir.path());
   CAPTURE(after.err);
   CHECK(after.status == 0);
+}
+
+TEST_CASE("concurrency - test1 and sweep refuse a work folder whose lock is held") {
+  fq_test::temp_dir dir;
+  const auto wd = dir / "wd";
+  fs::create_directories(wd);
+  const int fd = ::open((wd / ".fakequant.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  REQUIRE(fd >= 0);
+  REQUIRE(::flock(fd, LOCK_EX) == 0);
+  std::vector<std::string> commands{"test1"};
+  if (run({"sweep", "--help"}, dir.path()).status == 0) {
+    commands.push_back("sweep");
+  } else {
+    std::fprintf(stderr, "SKIPPED: no sweep command in this build\n");
+    MESSAGE("SKIPPED: no sweep command in this build");
+  }
+  for (const auto& c : commands) {
+    CAPTURE(c);
+    const auto r = run({c, "--demo", "--workdir", wd.string()}, dir.path());
+    CAPTURE(r.err);
+    CHECK(r.status == 1);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(r.err.find("another fakequant run is using this work folder") != std::string::npos);
+    CHECK(!fs::exists(wd / "data"));  // nothing touched
+  }
+  ::close(fd);
 }
