@@ -3,6 +3,7 @@
 // token at a time for generation, sharing the same kernels.
 #pragma once
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <span>
@@ -33,6 +34,8 @@ class context {
       throw error(errc::invalid_argument, m.file().path(), "context size must be > 0");
     const std::size_t kv = hp_.n_embd_kv();
     k_cache_.assign(hp_.n_layer * n_ctx * kv, 0.0f);
+    // V is kept transposed (per layer: kv rows of n_ctx positions), as the weight operand of the
+    // probabilities × V product.
     v_cache_.assign(hp_.n_layer * n_ctx * kv, 0.0f);
     // Norm weights are small: decode them once.
     auto decode_vec = [](const weight& w) {
@@ -91,43 +94,55 @@ class context {
                             d / format::block_elements(emb.type), x_.data() + t * d);
     }
 
+    // RoPE angles of each new position, shared by every head and layer.
+    rope_cs_.resize(n * hp_.n_rot);
+    for (std::size_t t = 0; t < n; ++t)
+      rope_table(hp_.n_rot, static_cast<std::int64_t>(n_past_ + t), hp_.rope_freq_base,
+                 rope_cs_.data() + t * hp_.n_rot);
+
     for (std::size_t il = 0; il < m_.layers().size(); ++il) {
       const auto& l = m_.layers()[il];
       // Attention block.
-      for (std::size_t t = 0; t < n; ++t)
+      per_token(n, [&](std::size_t t) {
         rms_norm(x_.data() + t * d, attn_norm_[il].data(), d, hp_.rms_eps, xn_.data() + t * d);
+      });
       product(l.wq, xn_.data(), n, q_.data(), ggml);
       product(l.wk, xn_.data(), n, k_.data(), ggml);
       product(l.wv, xn_.data(), n, v_.data(), ggml);
       check(il, "attn_q/k/v", q_, n * d);
-      for (std::size_t t = 0; t < n; ++t) {
-        const auto pos = static_cast<std::int64_t>(n_past_ + t);
-        for (std::size_t h = 0; h < hp_.n_head; ++h)
-          rope(q_.data() + t * d + h * hd, hp_.n_rot, pos, hp_.rope_freq_base);
-        for (std::size_t h = 0; h < hp_.n_head_kv; ++h)
-          rope(k_.data() + t * kv + h * hd, hp_.n_rot, pos, hp_.rope_freq_base);
-      }
       float* kc = k_cache_.data() + il * n_ctx_ * kv;
-      float* vc = v_cache_.data() + il * n_ctx_ * kv;
-      for (std::size_t i = 0; i < n * kv; ++i) {
+      float* vtc = v_cache_.data() + il * n_ctx_ * kv;
+      per_token(n, [&](std::size_t t) {
+        const float* cs = rope_cs_.data() + t * hp_.n_rot;
+        for (std::size_t h = 0; h < hp_.n_head; ++h)
+          rope_apply(q_.data() + t * d + h * hd, hp_.n_rot, cs);
+        for (std::size_t h = 0; h < hp_.n_head_kv; ++h)
+          rope_apply(k_.data() + t * kv + h * hd, hp_.n_rot, cs);
         // llama.cpp's KV cache is F16 by default.
-        kc[n_past_ * kv + i] = ggml ? detail::round_to_f16(k_[i]) : k_[i];
-        vc[n_past_ * kv + i] = ggml ? detail::round_to_f16(v_[i]) : v_[i];
-      }
-      attention(kc, vc, n);
+        const std::size_t pos = n_past_ + t;
+        for (std::size_t i = 0; i < kv; ++i) {
+          const float kx = k_[t * kv + i], vx = v_[t * kv + i];
+          kc[pos * kv + i] = ggml ? detail::round_to_f16(kx) : kx;
+          vtc[i * n_ctx_ + pos] = ggml ? detail::round_to_f16(vx) : vx;
+        }
+      });
+      attention(kc, vtc, n);
       product(l.wo, att_.data(), n, xn_.data(), ggml);
       for (std::size_t i = 0; i < n * d; ++i) x_[i] += xn_[i];
       check(il, "attn_output", x_, n * d);
 
       // Feed-forward block (SwiGLU).
-      for (std::size_t t = 0; t < n; ++t)
+      per_token(n, [&](std::size_t t) {
         rms_norm(x_.data() + t * d, ffn_norm_[il].data(), d, hp_.rms_eps, xn_.data() + t * d);
+      });
       product(l.w_gate, xn_.data(), n, gate_.data(), ggml);
       product(l.w_up, xn_.data(), n, up_.data(), ggml);
-      for (std::size_t i = 0; i < n * ff; ++i) {
-        const float g = gate_[i];
-        gate_[i] = (g / (1.0f + std::exp(-g))) * up_[i];
-      }
+      per_token(n, [&](std::size_t t) {
+        for (std::size_t i = t * ff; i < (t + 1) * ff; ++i) {
+          const float g = gate_[i];
+          gate_[i] = (g / (1.0f + std::exp(-g))) * up_[i];
+        }
+      });
       check(il, "ffn_gate/up", gate_, n * ff);
       product(l.w_down, gate_.data(), n, xn_.data(), ggml);
       for (std::size_t i = 0; i < n * d; ++i) x_[i] += xn_[i];
@@ -157,44 +172,70 @@ class context {
     }
     if (ggml && w.type != gguf::ggml_type::f32) {
       const std::size_t cols = static_cast<std::size_t>(w.cols);
-      xr_.assign(x, x + n * cols);
-      for (std::size_t t = 0; t < n; ++t) round_activations(w.type, {xr_.data() + t * cols, cols});
+      xr_.resize(n * cols);
+      per_token(n, [&](std::size_t t) {
+        std::copy(x + t * cols, x + (t + 1) * cols, xr_.data() + t * cols);
+        round_activations(w.type, {xr_.data() + t * cols, cols});
+      });
       x = xr_.data();
     }
     matmul(opt_.kernels, w, x, n, y, pool_);
   }
 
-  // Causal attention of the n new tokens over the cache, with grouped-query heads.
-  void attention(const float* kc, const float* vc, std::size_t n) {
+  // fn(t) for every token t < n, the tokens split between the threads.
+  template <class F>
+  void per_token(std::size_t n, F&& fn) {
+    pool_.parallel_for(n, [&](std::size_t b, std::size_t e, std::size_t) {
+      for (std::size_t t = b; t < e; ++t) fn(t);
+    });
+  }
+
+  // Causal attention of the n new tokens over the cache, with grouped-query heads, as two matrix
+  // products per (KV head, block of queries): the query rows of all heads sharing that KV head
+  // against the keys (scores), then the probabilities against the transposed values.
+  void attention(const float* kc, const float* vtc, std::size_t n) {
     const std::size_t d = hp_.n_embd, kv = hp_.n_embd_kv(), hd = hp_.head_dim();
-    const std::size_t group = hp_.n_head / hp_.n_head_kv;
+    const std::size_t group = hp_.n_head / hp_.n_head_kv, n_kv = hp_.n_head_kv;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    scores_.resize(pool_.size());
-    pool_.parallel_for(n * hp_.n_head, [&](std::size_t b, std::size_t e, std::size_t thread) {
-      auto& s = scores_[thread];
-      s.resize(n_past_ + n);
-      std::vector<float> qh(hd);
-      for (std::size_t job = b; job < e; ++job) {
-        const std::size_t t = job / hp_.n_head, h = job % hp_.n_head, g = h / group;
-        const std::size_t len = n_past_ + t + 1;
-        const float* q = q_.data() + t * d + h * hd;
-        for (std::size_t i = 0; i < hd; ++i) qh[i] = q[i];
-        float* out = att_.data() + t * d + h * hd;
-        float mx = -INFINITY;
-        for (std::size_t j = 0; j < len; ++j) {
-          s[j] = opt_.kernels.dot(qh.data(), kc + j * kv + g * hd, hd) * scale;
-          mx = std::max(mx, s[j]);
+    const auto& k = opt_.kernels;
+    const std::size_t pt = k.panel_tokens;
+    // Queries per block: about 64 score rows, a whole number of packed panels.
+    const std::size_t qb = std::max<std::size_t>(1, 64 / group);
+    const std::size_t n_blocks = (n + qb - 1) / qb, jobs = n_blocks * n_kv;
+    att_scratch_.resize(pool_.size());
+    std::atomic<std::size_t> next{0};
+    pool_.parallel_for(pool_.size(), [&](std::size_t, std::size_t, std::size_t thread) {
+      auto& s = att_scratch_[thread];
+      for (std::size_t job; (job = next.fetch_add(1)) < jobs;) {
+        // The last query blocks see the most keys: they go first, for balance.
+        const std::size_t blk = n_blocks - 1 - job / n_kv, g = job % n_kv;
+        const std::size_t t0 = blk * qb, nt = std::min(qb, n - t0), rows = group * nt;
+        const std::size_t len = n_past_ + t0 + nt;
+        s.q.resize(rows * hd);
+        for (std::size_t hh = 0; hh < group; ++hh)
+          for (std::size_t t = 0; t < nt; ++t)
+            std::copy_n(q_.data() + (t0 + t) * d + (g * group + hh) * hd, hd,
+                        s.q.data() + (hh * nt + t) * hd);
+        s.qp.resize(packed_tokens_size(rows, hd, pt));
+        pack_tokens(s.q.data(), rows, hd, pt, s.qp.data());
+        s.s.resize(rows * len);
+        k.gemm(kc + g * hd, kv, len, s.qp.data(), rows, hd, s.s.data(), len);
+        s.inv.resize(rows);
+        for (std::size_t r = 0; r < rows; ++r) {
+          const std::size_t lim = n_past_ + t0 + r % nt + 1;  // causal: keys up to its position
+          float* row = s.s.data() + r * len;
+          s.inv[r] = 1.0f / k.softmax(row, lim, scale);
+          std::fill(row + lim, row + len, 0.0f);
         }
-        float sum = 0.0f;
-        for (std::size_t j = 0; j < len; ++j) {
-          s[j] = std::exp(s[j] - mx);
-          sum += s[j];
+        s.pp.resize(packed_tokens_size(rows, len, pt));
+        pack_tokens(s.s.data(), rows, len, pt, s.pp.data());
+        s.o.resize(rows * hd);
+        k.gemm(vtc + g * hd * n_ctx_, n_ctx_, hd, s.pp.data(), rows, len, s.o.data(), hd);
+        for (std::size_t r = 0; r < rows; ++r) {
+          const std::size_t hh = r / nt, t = r % nt;
+          float* out = att_.data() + (t0 + t) * d + (g * group + hh) * hd;
+          for (std::size_t i = 0; i < hd; ++i) out[i] = s.o[r * hd + i] * s.inv[r];
         }
-        std::fill(out, out + hd, 0.0f);
-        for (std::size_t j = 0; j < len; ++j)
-          opt_.kernels.axpy(s[j], vc + j * kv + g * hd, out, hd);
-        const float inv = 1.0f / sum;
-        for (std::size_t i = 0; i < hd; ++i) out[i] *= inv;
       }
     });
   }
@@ -218,7 +259,12 @@ class context {
   fq::detail::thread_pool pool_;
   std::size_t n_past_ = 0;
   std::vector<float> k_cache_, v_cache_;
-  std::vector<std::vector<float>> attn_norm_, ffn_norm_, scores_;
+  struct attention_scratch {
+    std::vector<float> q, qp, s, pp, o, inv;
+  };
+  std::vector<attention_scratch> att_scratch_;
+  std::vector<std::vector<float>> attn_norm_, ffn_norm_;
+  std::vector<float> rope_cs_;
   std::vector<float> out_norm_;
   std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, xr_;
   quantized_activations xq_;

@@ -191,15 +191,23 @@ inline void rms_norm(const float* x, const float* g, std::size_t n, float eps,
 /// RoPE as llama.cpp applies it to LLaMA GGUF files (rope type NORM: rotating adjacent pairs; the
 /// converter permuted q/k rows to make that equal to the Hugging Face rotation). The angle of pair
 /// i is pos · base^(-2i/n_rot), built by repeated multiplication in float as ggml does.
-inline void rope(float* head, std::size_t n_rot, std::int64_t pos, float freq_base) noexcept {
+/// rope_table writes cos, sin of each pair's angle at `pos` (n_rot floats); rope_apply rotates.
+inline void rope_table(std::size_t n_rot, std::int64_t pos, float freq_base, float* cs) noexcept {
   const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
   float theta = static_cast<float>(pos);
   for (std::size_t i = 0; i < n_rot; i += 2) {
-    const float c = std::cos(theta), s = std::sin(theta);
+    cs[i] = std::cos(theta);
+    cs[i + 1] = std::sin(theta);
+    theta *= theta_scale;
+  }
+}
+
+inline void rope_apply(float* head, std::size_t n_rot, const float* cs) noexcept {
+  for (std::size_t i = 0; i < n_rot; i += 2) {
+    const float c = cs[i], s = cs[i + 1];
     const float x0 = head[i], x1 = head[i + 1];
     head[i] = x0 * c - x1 * s;
     head[i + 1] = x0 * s + x1 * c;
-    theta *= theta_scale;
   }
 }
 

@@ -224,16 +224,7 @@ FQ_FORCE_INLINE float int_dot(const int_dot_args& g, const int_row& w,
     // ggml's Q8_0 product (vec_dot and llamafile's tinyBLAS alike): eight float lanes, lane l
     // accumulating the integer sum of elements 4l … 4l+3 of each block times the block scale,
     // the lanes then added in a fixed order (halves, then pairs).
-    g.k->dot_i16_quads(w.q, a, g.cols, isum);
-    float lane[8] = {};
-    for (std::size_t i = 0; i < g.nb; ++i) {
-      const float d = w.d[i] * da[i];
-      for (std::size_t l = 0; l < 8; ++l)
-        lane[l] = std::fma(d, static_cast<float>(isum[i * 8 + l]), lane[l]);
-    }
-    float h[4];
-    for (std::size_t l = 0; l < 4; ++l) h[l] = lane[l + 4] + lane[l];
-    return (h[0] + h[2]) + (h[1] + h[3]);
+    return g.k->dot_q8_0(w.q, a, w.d, da, g.nb);
   }
   // Q4_0 (ggml repacks it and gives each output one lane) and the k-quants: block by block.
   g.k->dot_i16_blocks(w.q, a, g.nb, g.bl, isum);

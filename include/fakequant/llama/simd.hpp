@@ -36,6 +36,8 @@ struct kernel_table {
                std::size_t tokens, std::size_t k_len, float* y, std::size_t ldy) noexcept;
   /// y[i] += a · x[i]
   void (*axpy)(float a, const float* x, float* y, std::size_t n) noexcept;
+  /// x[i] ← exp(scale·x[i] − max_j scale·x[j]); returns Σ x[i] (the softmax's denominator).
+  float (*softmax)(float* x, std::size_t n, float scale) noexcept;
   /// Σ exp(x[i] − shift), the exponentials in float, the sum in double (as llama-perplexity).
   double (*sum_exp)(const float* x, std::size_t n, float shift) noexcept;
   /// Benchmark baseline: `iterations` steps of 2 × tile_rows independent register-resident fused
@@ -55,6 +57,11 @@ struct kernel_table {
   /// lanes of ggml's 32-element Q8_0 block product.
   void (*dot_i16_quads)(const std::int16_t* w, const std::int16_t* a, std::size_t n,
                         std::int32_t* out) noexcept;
+  /// ggml's Q8_0 block product of a weight row and an activation row (n_blocks blocks of 32
+  /// values, block scales dw and da): eight float lanes, lane l += (dw·da) × (integer sum of
+  /// elements 4l … 4l+3 of the block) in one rounding, then the lanes added as its hsum_float_8.
+  float (*dot_q8_0)(const std::int16_t* w, const std::int16_t* a, const float* dw, const float* da,
+                    std::size_t n_blocks) noexcept;
 };
 
 /// Packs `tokens` rows of k_len floats into panels of `panel_tokens`, each stored k-major
@@ -160,6 +167,9 @@ void gemm_kernel(const float* w, std::size_t w_stride, std::size_t rows, const f
     for (; r + MR <= rows; r += MR)
       gemm_micro<Arch>(std::make_index_sequence<MR>{}, w + r * w_stride, w_stride, xpt, nt, k_len,
                        y + t * ldy + r, ldy);
+    for (; r + 4 <= rows; r += 4)
+      gemm_micro<Arch>(std::make_index_sequence<4>{}, w + r * w_stride, w_stride, xpt, nt, k_len,
+                       y + t * ldy + r, ldy);
     for (; r < rows; ++r)
       gemm_micro<Arch>(std::make_index_sequence<1>{}, w + r * w_stride, w_stride, xpt, nt, k_len,
                        y + t * ldy + r, ldy);
@@ -176,6 +186,42 @@ void axpy_kernel(float a, const float* x, float* y, std::size_t n) noexcept {
     fmadd<Arch>(av, batch::load_unaligned(x + i), batch::load_unaligned(y + i))
         .store_unaligned(y + i);
   for (; i < n; ++i) y[i] += a * x[i];
+}
+
+template <class Arch>
+float softmax_kernel(float* x, std::size_t n, float scale) noexcept {
+  using batch = xsimd::batch<float, Arch>;
+  constexpr std::size_t w = batch::size;
+  const batch sv(scale);
+  batch vmax(-INFINITY);
+  std::size_t i = 0;
+  for (; i + w <= n; i += w) {
+    const batch v = batch::load_unaligned(x + i) * sv;
+    v.store_unaligned(x + i);
+    vmax = xsimd::max(vmax, v);
+  }
+  alignas(64) float lanes[w];
+  vmax.store_aligned(lanes);
+  float mx = -INFINITY;
+  for (std::size_t l = 0; l < w; ++l) mx = lanes[l] > mx ? lanes[l] : mx;
+  for (; i < n; ++i) {
+    x[i] *= scale;
+    mx = x[i] > mx ? x[i] : mx;
+  }
+  const batch mv(mx);
+  batch acc(0.0f);
+  i = 0;
+  for (; i + w <= n; i += w) {
+    const batch e = xsimd::exp(batch::load_unaligned(x + i) - mv);
+    e.store_unaligned(x + i);
+    acc += e;
+  }
+  float sum = reduce<Arch>(acc);
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  return sum;
 }
 
 template <class Arch>
@@ -365,6 +411,51 @@ void dot_i16_quads_kernel(const std::int16_t* w, const std::int16_t* a, std::siz
   }
 }
 
+template <class Arch>
+float dot_q8_0_kernel(const std::int16_t* w, const std::int16_t* a, const float* dw,
+                      const float* da, std::size_t n_blocks) noexcept {
+#if defined(__AVX2__) && defined(__FMA__)
+  if constexpr (std::is_base_of_v<xsimd::avx2, Arch> || std::is_base_of_v<xsimd::avx512bw, Arch>) {
+    __m256 acc = _mm256_setzero_ps();
+    for (std::size_t b = 0; b < n_blocks; ++b) {
+      const std::int16_t* wb = w + 32 * b;
+      const std::int16_t* ab = a + 32 * b;
+      __m256i quads;
+#if defined(__AVX512BW__)
+      if constexpr (std::is_base_of_v<xsimd::avx512bw, Arch>) {
+        const __m512i p = _mm512_madd_epi16(_mm512_loadu_si512(wb), _mm512_loadu_si512(ab));
+        quads = _mm512_cvtepi64_epi32(_mm512_add_epi32(p, _mm512_srli_epi64(p, 32)));
+      } else
+#endif
+      {
+        const __m256i p0 =
+            _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb)),
+                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab)));
+        const __m256i p1 =
+            _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + 16)),
+                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + 16)));
+        quads = _mm256_permute4x64_epi64(_mm256_hadd_epi32(p0, p1), 0xD8);
+      }
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(dw[b] * da[b]), _mm256_cvtepi32_ps(quads), acc);
+    }
+    __m128 h = _mm_add_ps(_mm256_extractf128_ps(acc, 1), _mm256_castps256_ps128(acc));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+  }
+#endif
+  float lane[8] = {};
+  std::int32_t q[8];
+  for (std::size_t b = 0; b < n_blocks; ++b) {
+    dot_i16_quads_kernel<Arch>(w + 32 * b, a + 32 * b, 32, q);
+    const float d = dw[b] * da[b];
+    for (std::size_t l = 0; l < 8; ++l) lane[l] = std::fma(d, static_cast<float>(q[l]), lane[l]);
+  }
+  float h[4];
+  for (std::size_t l = 0; l < 4; ++l) h[l] = lane[l + 4] + lane[l];
+  return (h[0] + h[2]) + (h[1] + h[3]);
+}
+
 }  // namespace detail
 
 /// The kernel table of one architecture (instantiate it in a translation unit compiled for Arch).
@@ -376,13 +467,15 @@ kernel_table make_kernels() noexcept {
           &detail::dot_kernel<Arch>,
           &detail::gemm_kernel<Arch>,
           &detail::axpy_kernel<Arch>,
+          &detail::softmax_kernel<Arch>,
           &detail::sum_exp_kernel<Arch>,
           &detail::fma_peak_kernel<Arch>,
           xsimd::batch<float, Arch>::size,
           &detail::f16_to_f32_kernel<Arch>,
           &detail::dot_f16_kernel<Arch>,
           &detail::dot_i16_blocks_kernel<Arch>,
-          &detail::dot_i16_quads_kernel<Arch>};
+          &detail::dot_i16_quads_kernel<Arch>,
+          &detail::dot_q8_0_kernel<Arch>};
 }
 
 /// The kernels the including translation unit's compile flags allow; no set-up needed.
