@@ -11,9 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "detail/thread_pool.hpp"
 #include "error.hpp"
 #include "format/blocks.hpp"
+#include "format/dispatch.hpp"
 #include "format/float_format.hpp"
+#include "format/kernels.hpp"
 #include "format/scaling.hpp"
 #include "gguf/file.hpp"
 #include "gguf/names.hpp"
@@ -28,6 +31,11 @@ struct quantize_options {
   format::round_options rounding;  ///< set rounding.overflow from format.default_overflow()
   format::scaling scale;           ///< none, per tensor, or MX blocks along each row
   store_policy store = store_policy::same;
+  /// The rounding kernels: the best this CPU runs (FQ_FORCE_ARCH may name others) when the program
+  /// links the per-architecture ones, else those its compile flags allow (format/dispatch.hpp).
+  format::format_kernels kernels = format::best_kernels();
+  /// Threads for tensors of at least 2^20 values (0: all cores); results do not depend on it.
+  std::size_t threads = 0;
 };
 
 /// What happened to one tensor.
@@ -42,20 +50,27 @@ struct quantized_tensor {
 };
 
 namespace detail {
-// The unscaled rounding of one span: the single place a faster kernel replaces the reference.
-inline void round_span(const format::float_format& f, std::span<const float> in,
+// The unscaled rounding of one span: by `kernels` (over `pool`'s threads when given and the span
+// is large), or by the scalar reference round_to when `kernels` is null (verification).
+inline void round_span(const format::format_kernels* kernels, thread_pool* pool,
+                       const format::float_format& f, std::span<const float> in,
                        std::span<float> out, std::uint64_t first,
                        const format::round_options& opt) {
+  if (kernels) return format::fake_quantize(*kernels, f, opt, in, out, first, pool);
   for (std::size_t i = 0; i < in.size(); ++i) out[i] = format::round_to(f, in[i], opt, first + i);
 }
 
 // Rounds a whole tensor (rows of ne[0] elements) under opt's scaling.
 inline format::scale_summary round_tensor(const gguf::tensor_info& t, std::span<const float> in,
-                                          std::span<float> out, const quantize_options& opt) {
-  return format::fake_quantize_scaled(
-      opt.format, in, out, opt.rounding, opt.scale, t.n_dims == 0 ? in.size() : t.ne[0],
-      [&](std::span<const float> a, std::span<float> b, std::uint64_t first,
-          const format::round_options& o) { round_span(opt.format, a, b, first, o); });
+                                          std::span<float> out, const quantize_options& opt,
+                                          const format::format_kernels* kernels,
+                                          thread_pool* pool = nullptr) {
+  return format::fake_quantize_scaled(opt.format, in, out, opt.rounding, opt.scale,
+                                      t.n_dims == 0 ? in.size() : t.ne[0],
+                                      [&](std::span<const float> a, std::span<float> b,
+                                          std::uint64_t first, const format::round_options& o) {
+                                        round_span(kernels, pool, opt.format, a, b, first, o);
+                                      });
 }
 }  // namespace detail
 
@@ -95,6 +110,7 @@ inline std::vector<quantized_tensor> fake_quantize_tensors(const gguf::file& f, 
                                                            const quantize_options& opt) {
   format::check_options(opt.format, opt.rounding);
   std::vector<quantized_tensor> out;
+  std::unique_ptr<detail::thread_pool> pool;  // made for the first large tensor
   for (const auto* t : match_tensors(f, patterns)) {
     if (!format::can_decode(t->type))
       throw error(errc::unsupported, f.path(), t->info_offset,
@@ -114,7 +130,9 @@ inline std::vector<quantized_tensor> fake_quantize_tensors(const gguf::file& f, 
     std::vector<float> orig(t->elements);
     format::decode(t->type, f.tensor_data(*t), 0, orig);
     q.values.resize(orig.size());
-    q.scale = detail::round_tensor(*t, orig, q.values, opt);
+    if (!pool && opt.threads != 1 && orig.size() >= (std::size_t{1} << 20))
+      pool = std::make_unique<detail::thread_pool>(opt.threads);
+    q.scale = detail::round_tensor(*t, orig, q.values, opt, &opt.kernels, pool.get());
     for (std::size_t i = 0; i < orig.size(); ++i) {
       const float v = q.values[i];
       if (std::isnan(orig[i])) ++q.nan_in;
@@ -146,9 +164,11 @@ inline std::vector<quantized_tensor> fake_quantize_tensors(const gguf::file& f, 
     const auto& own = q.type_out == gguf::ggml_type::f16 ? format::fp16 : format::bf16;
     format::round_options exact;
     exact.overflow = format::overflow::ieee;
+    std::vector<float> again(q.values.size());
+    format::fake_quantize(opt.kernels, own, exact, q.values, again, 0, pool.get());
     std::size_t inexact = 0;
-    for (float v : q.values)
-      if (!std::isnan(v) && format::round_to(own, v, exact) != v) ++inexact;
+    for (std::size_t i = 0; i < again.size(); ++i)
+      if (!std::isnan(q.values[i]) && again[i] != q.values[i]) ++inexact;
     if (inexact)
       throw error(errc::invalid_argument, f.path(),
                   "tensor '" + q.name + "': " + std::to_string(inexact) +
@@ -224,7 +244,7 @@ inline std::vector<std::string> verify_fake_quantized(const gguf::file& original
     std::vector<float> va(a.elements), vb(b.elements), want(a.elements);
     format::decode(a.type, original.tensor_data(a), 0, va);
     format::decode(b.type, fake.tensor_data(b), 0, vb);
-    detail::round_tensor(a, va, want, opt);
+    detail::round_tensor(a, va, want, opt, nullptr);  // the scalar reference, independently
     for (std::size_t k = 0; k < va.size(); ++k) {
       if (!std::isfinite(vb[k])) {
         problems.push_back("tensor '" + name + "' holds NaN or Inf (element " + std::to_string(k) +

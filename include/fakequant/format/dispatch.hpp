@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Run-time choice of the format kernels, with the evaluator's architecture names and its
 // FQ_FORCE_ARCH override (llama/dispatch.hpp). The per-architecture tables are defined in
-// translation units compiled with that architecture's flags (examples/fakequant/arch/); a program
-// that does not add them uses default_format_kernels().
+// translation units compiled with that architecture's flags (examples/fakequant/arch/). They are
+// declared weak, so a program that does not link them still builds: best_kernels() then gives
+// default_format_kernels(), and kernels_for() says they are missing.
 #pragma once
 
 #include <cstdlib>
@@ -17,11 +18,27 @@ namespace fq::format {
 
 namespace detail {
 #if defined(__x86_64__) || defined(_M_X64)
-format_kernels format_kernels_sse2() noexcept;
-format_kernels format_kernels_avx2() noexcept;
-format_kernels format_kernels_avx512() noexcept;
+#if defined(__ELF__) && (defined(__GNUC__) || defined(__clang__))
+#define FQ_FORMAT_KERNELS_WEAK [[gnu::weak]]
+#else
+#define FQ_FORMAT_KERNELS_WEAK
+#endif
+FQ_FORMAT_KERNELS_WEAK format_kernels format_kernels_sse2() noexcept;
+FQ_FORMAT_KERNELS_WEAK format_kernels format_kernels_avx2() noexcept;
+FQ_FORMAT_KERNELS_WEAK format_kernels format_kernels_avx512() noexcept;
+#undef FQ_FORMAT_KERNELS_WEAK
 #endif
 }  // namespace detail
+
+/// Whether the program links the per-architecture kernels (examples/fakequant/arch/).
+inline bool arch_kernels_linked() noexcept {
+#if defined(__x86_64__) || defined(_M_X64)
+  return detail::format_kernels_sse2 != nullptr && detail::format_kernels_avx2 != nullptr &&
+         detail::format_kernels_avx512 != nullptr;
+#else
+  return true;
+#endif
+}
 
 /// Names accepted by kernels_for() and FQ_FORCE_ARCH, best first.
 inline std::string_view kernel_names() noexcept {
@@ -57,6 +74,9 @@ inline format_kernels kernels_for(std::string_view name) {
                     "' (known: " + std::string(kernel_names()) + ")");
   if (!cpu_has(name))
     throw error(errc::unsupported, "", "this CPU cannot run the " + std::string(name) + " kernels");
+  if (!arch_kernels_linked())
+    throw error(errc::unsupported, "",
+                "this program was built without the per-architecture format kernels");
 #if defined(__x86_64__) || defined(_M_X64)
   if (name == "avx512") return detail::format_kernels_avx512();
   if (name == "avx2") return detail::format_kernels_avx2();
@@ -71,6 +91,7 @@ inline format_kernels best_kernels() {
   if (const char* forced = std::getenv("FQ_FORCE_ARCH"); forced && *forced)
     return kernels_for(forced);
 #if defined(__x86_64__) || defined(_M_X64)
+  if (!arch_kernels_linked()) return default_format_kernels();
   if (cpu_has("avx512")) return detail::format_kernels_avx512();
   if (cpu_has("avx2")) return detail::format_kernels_avx2();
   return detail::format_kernels_sse2();
