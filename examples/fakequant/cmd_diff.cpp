@@ -6,6 +6,7 @@
 #include <fakequant/gguf.hpp>
 #include <fakequant/quantize.hpp>
 #include <fakequant/stats/diff.hpp>
+#include <fakequant/stats/dispatch.hpp>
 #include <fakequant/stats/json.hpp>
 #include <fakequant/stats/svg.hpp>
 #include <filesystem>
@@ -83,9 +84,12 @@ void register_diff(CLI::App& app) {
     const auto fb = fq::gguf::file::open(o->b);
     // A pattern that matches nothing is a typo, not an empty comparison.
     if (!o->tensors.empty()) fq::match_tensors(fa, fq::gguf::split_patterns(o->tensors));
-    const auto r = fq::stats::diff_files(
-        fa, fb,
-        {.tensors = o->tensors, .epsilon = o->epsilon, .all = o->all, .threads = o->threads});
+    const auto r = fq::stats::diff_files(fa, fb,
+                                         {.tensors = o->tensors,
+                                          .epsilon = o->epsilon,
+                                          .all = o->all,
+                                          .threads = o->threads,
+                                          .kernel = fq::stats::best_paired_kernel()});
     const auto j = fq::stats::to_json(r);
     if (o->json) {
       fmt::print("{}", dump(j));

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
 // Prints the statistics of fixed adversarial and realistic inputs as JSON. Built once per x86
-// instruction set (tests/stats/CMakeLists.txt); the outputs must be byte-identical.
+// instruction set (tests/stats/CMakeLists.txt); the outputs must be byte-identical. The paired
+// statistics come from the program's dispatched kernel of that instruction set (stats/dispatch.hpp,
+// the examples' arch/ units), and must equal those of this build's own default-arch kernel.
 #include <cstdio>
+#include <cstdlib>
+#include <fakequant/stats/dispatch.hpp>
 #include <fakequant/stats/json.hpp>
 #include <limits>
 #include <random>
@@ -20,10 +24,19 @@ bool cpu_has(const std::string& isa) {
   return true;
 }
 
+fq::stats::paired_kernel kernel;  // the dispatched one named on the command line
+
 nlohmann::json case_json(std::vector<float> a, std::vector<float> b, unsigned threads) {
   fq::stats::tensor_diff t;
   t.name = "case";
-  t.paired = fq::stats::compare(a, b, {.threads = threads});
+  t.paired = fq::stats::compare(a, b, {.threads = threads, .kernel = kernel});
+  fq::stats::tensor_diff own = t;
+  own.paired = fq::stats::compare(a, b, {.threads = threads});
+  if (fq::stats::to_json(own).dump() != fq::stats::to_json(t).dump()) {
+    std::fprintf(stderr, "the dispatched %s kernel and this build's %s kernel disagree\n",
+                 kernel.name, xsimd::default_arch::name());
+    std::exit(1);
+  }
   t.distribution = fq::stats::compare_distributions(std::move(a), std::move(b), 32);
   return fq::stats::to_json(t);
 }
@@ -36,6 +49,7 @@ int main(int argc, char** argv) {
     std::puts("SKIP");
     return 0;
   }
+  kernel = fq::stats::paired_kernel_for(argc > 1 ? argv[1] : "default");
   std::mt19937_64 rng(12);
   std::student_t_distribution<float> t(5);
   std::uniform_real_distribution<double> e(std::log(1e-30), std::log(1e30));
@@ -60,5 +74,5 @@ int main(int argc, char** argv) {
   }
   out.push_back(case_json({1e30f, 1.0f, -1e30f}, {1e30f, 0.0f, -1e30f}, 1));
   std::printf("%s\n", out.dump(1).c_str());
-  std::fprintf(stderr, "%s\n", xsimd::default_arch::name());
+  std::fprintf(stderr, "%s build, %s kernel\n", xsimd::default_arch::name(), kernel.name);
 }

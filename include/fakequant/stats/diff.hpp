@@ -8,25 +8,27 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "../format/blocks.hpp"
 #include "../gguf/file.hpp"
+#include "../gguf/names.hpp"
 #include "distribution.hpp"
-#include "glob.hpp"
 #include "paired.hpp"
 
 namespace fq::stats {
 
 /// Options of diff_files.
 struct diff_options {
-  std::string tensors;         ///< comma-separated globs of tensor names; empty: all
-  double epsilon = 1e-8;       ///< ε of the relative difference
-  bool all = false;            ///< also report tensors whose bytes are identical
-  unsigned threads = 0;        ///< threads of the paired reducer (0: all cores)
-  std::size_t bins = 64;       ///< histogram bins
+  std::string tensors;    ///< comma-separated globs of tensor names (gguf/names.hpp); empty: all
+  double epsilon = 1e-8;  ///< ε of the relative difference
+  bool all = false;       ///< also report tensors whose bytes are identical
+  unsigned threads = 0;   ///< threads of the paired reducer (0: all cores)
+  std::size_t bins = 64;  ///< histogram bins
   std::size_t samples = 4000;  ///< (value, relative difference) points kept per tensor
+  paired_kernel kernel{};      ///< paired-reducer kernel (stats/dispatch.hpp); empty: default
 };
 
 /// The comparison of one tensor present in both files with the same element count.
@@ -143,8 +145,13 @@ inline diff_report diff_files(const gguf::file& a, const gguf::file& b,
   r.a = a.path(), r.b = b.path(), r.epsilon = o.epsilon;
   detail::compare_metadata(a, b, r);
   detail::compare_structure(a, b, r);
+  const auto patterns = gguf::split_patterns(o.tensors);
+  const auto selected = [&](std::string_view name) {
+    return patterns.empty() ||
+           std::ranges::any_of(patterns, [&](const auto& p) { return gguf::glob_match(p, name); });
+  };
   for (const auto& ta : a.tensors()) {
-    if (!matches_any(o.tensors, ta.name)) continue;
+    if (!selected(ta.name)) continue;
     const auto* tb = b.find_tensor(ta.name);
     if (!tb || tb->elements != ta.elements) continue;
     const bool same = ta.type == tb->type && detail::same_bytes(a, ta, b, *tb);
@@ -156,7 +163,7 @@ inline diff_report diff_files(const gguf::file& a, const gguf::file& b,
     t.shape.assign(ta.shape().begin(), ta.shape().end());
     t.identical_bytes = same;
     std::vector<float> va = detail::decode_tensor(a, ta), vb = detail::decode_tensor(b, *tb);
-    t.paired = compare(va, vb, {.epsilon = o.epsilon, .threads = o.threads});
+    t.paired = compare(va, vb, {.epsilon = o.epsilon, .threads = o.threads, .kernel = o.kernel});
     const std::size_t step =
         std::max<std::size_t>(1, va.size() / std::max<std::size_t>(1, o.samples));
     for (std::size_t i = 0; i < va.size() && t.samples.size() < o.samples; i += step)

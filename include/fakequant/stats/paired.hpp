@@ -5,20 +5,26 @@
 //
 // How the result is made independent of all three:
 // - Data is cut into blocks of `block_size` elements at fixed positions. Every per-block value is
-//   computed with the same 8 "virtual lanes" (element k of a group of 8 always goes to lane k),
-//   whatever the SIMD width, and lanes are combined in a fixed order.
+//   computed with the same 8 "virtual lanes" (element i of a block always goes to lane i % 8, and
+//   each lane adds its elements in index order), whatever the SIMD width, and lanes are combined
+//   in a fixed order.
 // - Block values go into exact accumulators (exact_sum), whose additions are associative, so the
 //   order of blocks and threads does not matter.
 // - Σ|a-b| is exact: a block takes the SIMD path only when the exponents of its nonzero values
 //   span at most 20 binades, which makes a-b and every float64 addition of |a-b| in it exact (all
 //   values are multiples of the smallest one's unit, and 256 of them stay below 2^53 units).
-//   Other blocks (wide range, NaN, Inf) take the scalar path, which adds every term exactly.
-// - Products and relative differences are summed per lane with TwoSum (error-free), so the block
-//   sums carry an error near 2^-100 relative: the means are the exactly rounded value except
-//   within that distance of a rounding boundary; sums of squares (RMSE, SQNR, std) use plain
-//   per-lane float64 sums, a relative error below 2^-45.
+//   Other blocks (wide range, NaN, Inf, a ratio overflowing) take the scalar path, which adds
+//   every term exactly.
+// - Σab is summed per lane with TwoSum and the relative differences (all ≥ 0) with Fast2Sum of
+//   (max, min), both error-free, so the block sums carry an error near 2^-100 relative: the means
+//   are the exactly rounded value except within that distance of a rounding boundary. Sums of
+//   squares (RMSE, SQNR, std) are plain per-lane float64 sums, a relative error below 2^-45.
 // - Bit-identity across instruction sets assumes no fused multiply-add contraction: build with
 //   -ffp-contract=off (the project's targets do), as GCC contracts a*b+c by default under -mfma.
+//   The kernel fuses only a² and b², which are exact, so fusing them changes nothing.
+// - The kernel (paired_blocks<Arch>) is reached through a function pointer, paired_kernel, so a
+//   program can pick the instruction set at run time (stats/dispatch.hpp); by default it is the
+//   one the including translation unit's flags allow.
 #pragma once
 
 #include <algorithm>
@@ -40,11 +46,24 @@
 
 namespace fq::stats {
 
+namespace detail {
+struct block_result;
+}
+
+/// A paired-reducer kernel compiled for one instruction set: make_paired_kernel<Arch>(), or one
+/// chosen at run time (stats/dispatch.hpp). Every kernel gives the same bits.
+struct paired_kernel {
+  const char* name = nullptr;
+  void (*blocks)(const float* a, const float* b, std::size_t blocks, double eps,
+                 detail::block_result* out) noexcept = nullptr;
+};
+
 /// Options of the paired reducer.
 struct paired_options {
   double epsilon = 1e-8;      ///< ε of the relative difference |a-b| / (|a| + ε)
   unsigned threads = 0;       ///< 0: std::thread::hardware_concurrency()
   bool force_scalar = false;  ///< take the scalar (exact) path everywhere: the tests' oracle
+  paired_kernel kernel{};     ///< empty: the kernel of the instruction set the build targets
 };
 
 /// Difference statistics of a pair of equally long float arrays. Pairs where either side is NaN
@@ -154,46 +173,12 @@ FQ_FORCE_INLINE void fold_two_sum(const double* s, const double* e, double& out_
   out_e = err;
 }
 
-/// Integer pre-scan of one block on float lanes: the bit-pattern counts, and the largest and the
-/// smallest nonzero magnitude (as float bits) that decide whether the block may take the fast path.
-template <class Arch>
-FQ_FORCE_INLINE void prescan(const float* a, const float* b, std::uint32_t& hi, std::uint32_t& lo,
-                             std::uint32_t& changed, std::uint32_t& flips,
-                             std::uint32_t& flushed) noexcept {
-  using f32 = xsimd::batch<float, Arch>;
-  using i32 = xsimd::batch<std::int32_t, Arch>;
-  constexpr std::size_t w = f32::size;
-  const i32 magnitude(0x7FFFFFFF), one(1), zero(0);
-  i32 n_changed(0), n_flips(0), n_flushed(0);
-  f32 vmax(0.0f), vmin(std::numeric_limits<float>::max());
-  for (std::size_t i = 0; i < block_size; i += w) {
-    const i32 ua = xsimd::bitwise_cast<i32>(f32::load_unaligned(a + i));
-    const i32 ub = xsimd::bitwise_cast<i32>(f32::load_unaligned(b + i));
-    const i32 xa = ua & magnitude, xb = ub & magnitude;
-    n_changed += xsimd::select(ua != ub, one, zero);
-    const auto nz_a = xa != zero, z_b = xb == zero;
-    n_flushed += xsimd::select(nz_a && z_b, one, zero);
-    n_flips += xsimd::select(nz_a && !z_b && ((ua ^ ub) < zero), one, zero);
-    vmax = xsimd::max(vmax, xsimd::max(xsimd::bitwise_cast<f32>(xa), xsimd::bitwise_cast<f32>(xb)));
-    // Magnitude bits minus one: zero becomes a NaN pattern, which x86 min (returning its second
-    // operand when either is NaN) skips; elsewhere the NaN spreads and sends the block to the
-    // scalar path, which is slower but still right. A power of two drops one binade: safe.
-    vmin = xsimd::min(xsimd::bitwise_cast<f32>(xa - one), vmin);
-    vmin = xsimd::min(xsimd::bitwise_cast<f32>(xb - one), vmin);
-  }
-  alignas(64) std::int32_t c[3][w];
-  alignas(64) float m[2][w];
-  n_changed.store_aligned(c[0]), n_flips.store_aligned(c[1]), n_flushed.store_aligned(c[2]);
-  vmax.store_aligned(m[0]), vmin.store_aligned(m[1]);
-  hi = 0, lo = 0x7FFFFFFFu;
-  for (std::size_t k = 0; k < w; ++k) {
-    changed += static_cast<std::uint32_t>(c[0][k]);
-    flips += static_cast<std::uint32_t>(c[1][k]);
-    flushed += static_cast<std::uint32_t>(c[2][k]);
-    hi = std::max(hi, bits_of(m[0][k]));
-    lo = std::min(lo, bits_of(m[1][k]));
-  }
-}
+/// One block's values, its 8 virtual lanes already folded in the fixed order.
+struct block_result {
+  double absd, aa, bb, dd, ab, ab_err, rel, rel_err, max_d, max_r;
+  std::uint32_t changed, flips, flushed;
+  bool fast;  ///< false: NaN, Inf, too wide a range or an overflowing ratio; redo it exactly
+};
 
 /// `batch::size` floats from `p`, widened to float64 (exact). xsimd 8.1 has no widening
 /// conversion, so x86 gets the one-instruction intrinsics and other architectures a copy.
@@ -217,108 +202,215 @@ FQ_FORCE_INLINE xsimd::batch<double, Arch> load_widen(const float* p) noexcept {
   return batch::load_aligned(tmp);
 }
 
-/// One block on the SIMD path, after the pre-scan. Returns false, having changed nothing, when the
-/// block holds NaN or Inf.
+/// Counts the lanes where m holds: into the vector n where masks are vectors (subtracting the
+/// all-ones lanes), into the scalar c where they are mask registers (AVX-512: popcount, on the
+/// integer units, which the floating-point work below leaves idle).
 template <class Arch>
-bool simd_block(paired_partial& p, const float* fa, const float* fb, std::uint64_t index0,
-                double eps) noexcept {
-  using batch = xsimd::batch<double, Arch>;
-  constexpr std::size_t w = batch::size;
-  static_assert(virtual_lanes % w == 0, "SIMD width must divide the virtual lane count");
-  constexpr std::size_t regs = virtual_lanes / w;
-  constexpr std::size_t n = block_size;
-  // One pass: |a-b| (exact here, see the header comment) and its maximum; the sums of squares
-  // (plain per-lane sums, relative error < 2^-45, fixed lane order); Σab (it may cancel, and the
-  // cosine needs it to 1e-12) and the relative differences with TwoSum lanes, and their maximum.
-  const batch ve(eps);
-  batch sd[regs], md[regs], aa[regs], bb[regs], dd[regs], s[regs], e[regs], rs[regs], re[regs],
-      mr[regs];
-  for (std::size_t r = 0; r < regs; ++r)
-    sd[r] = md[r] = aa[r] = bb[r] = dd[r] = s[r] = e[r] = rs[r] = re[r] = mr[r] = batch(0.0);
-  for (std::size_t i = 0; i < n; i += virtual_lanes)
-    for (std::size_t r = 0; r < regs; ++r) {
-      const batch a = load_widen<Arch>(fa + i + r * w), b = load_widen<Arch>(fb + i + r * w);
-      const batch d = a - b, ad = xsimd::abs(d);
-      sd[r] += ad;
-      md[r] = xsimd::max(md[r], ad);
-      aa[r] += a * a, bb[r] += b * b, dd[r] += d * d;
-      const batch x = a * b;
-      const batch t = s[r] + x, bp = t - s[r];
-      e[r] += (s[r] - (t - bp)) + (x - bp);
-      s[r] = t;
-      const batch y = ad / (xsimd::abs(a) + ve);
-      mr[r] = xsimd::max(mr[r], y);
-      const batch u = rs[r] + y, up = u - rs[r];
-      re[r] += (rs[r] - (u - up)) + (y - up);
-      rs[r] = u;
-    }
-  alignas(64) double lanes[10][virtual_lanes];
-  for (std::size_t r = 0; r < regs; ++r) {
-    sd[r].store_aligned(lanes[0] + r * w), md[r].store_aligned(lanes[1] + r * w);
-    aa[r].store_aligned(lanes[2] + r * w), bb[r].store_aligned(lanes[3] + r * w);
-    dd[r].store_aligned(lanes[4] + r * w), s[r].store_aligned(lanes[5] + r * w);
-    e[r].store_aligned(lanes[6] + r * w), rs[r].store_aligned(lanes[7] + r * w);
-    re[r].store_aligned(lanes[8] + r * w), mr[r].store_aligned(lanes[9] + r * w);
+FQ_FORCE_INLINE void count_into(xsimd::batch<std::int32_t, Arch>& n,
+                                [[maybe_unused]] std::uint32_t& c,
+                                const xsimd::batch_bool<std::int32_t, Arch>& m) noexcept {
+  using i32 = xsimd::batch<std::int32_t, Arch>;
+#if XSIMD_WITH_AVX512F
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
+    c += static_cast<std::uint32_t>(std::popcount(static_cast<unsigned>(m.data)));
+    return;
   }
-  const double block_sd = lane_sum(lanes[0]);
-  // Any NaN or Inf in the block makes Σ|a-b| NaN or Inf (finite floats cannot overflow it).
-  if (!std::isfinite(block_sd)) return false;
-  p.s_absd.add(block_sd);
-  p.s_aa.add(lane_sum(lanes[2]));
-  p.s_bb.add(lane_sum(lanes[3]));
-  p.s_dd.add(lane_sum(lanes[4]));
-  double fs, fe;
-  fold_two_sum(lanes[5], lanes[6], fs, fe);
-  p.s_ab.add(fs);
-  p.s_ab.add(fe);
-  fold_two_sum(lanes[7], lanes[8], fs, fe);
-  p.s_rel.add(fs);
-  p.s_rel.add(fe);
-  // Where the maxima first occur: rare once they have settled.
-  const double block_md = *std::max_element(lanes[1], lanes[1] + virtual_lanes);
-  if (block_md > p.max_d)
-    for (std::size_t i = 0; i < n; ++i)
-      if (std::fabs(double{fa[i]} - fb[i]) == block_md) {
-        p.take_max_d(block_md, index0 + i);
-        break;
-      }
-  const double block_mr = *std::max_element(lanes[9], lanes[9] + virtual_lanes);
-  if (block_mr > p.max_r)
-    for (std::size_t i = 0; i < n; ++i)
-      if (std::fabs(double{fa[i]} - fb[i]) / (std::fabs(double{fa[i]}) + eps) == block_mr) {
-        p.take_max_r(block_mr, index0 + i);
-        break;
-      }
-  return true;
+#endif
+#if XSIMD_WITH_SSE2
+  if constexpr (std::is_base_of_v<xsimd::sse2, Arch> || std::is_base_of_v<xsimd::avx, Arch>) {
+    n -= i32(m.data);
+    return;
+  }
+#endif
+  n = xsimd::select(m, n + i32(1), n);
 }
 
-/// Blocks [first, last) of a and b (indices relative to the arrays; `base` is the global index of
-/// element 0); a last partial block goes through the scalar path.
+/// z + x*y for a product x*y that is exact in float64: a fused multiply-add where there is one,
+/// and a multiply and an add elsewhere, which round the same.
 template <class Arch>
-void reduce_range(paired_partial& p, const float* a, const float* b, std::size_t first,
-                  std::size_t last, std::uint64_t base, const paired_options& o) noexcept {
-  const double eps = o.epsilon;
-  for (std::size_t i0 = first; i0 < last; i0 += block_size) {
-    const std::size_t len = std::min(block_size, last - i0);
-    bool fast = !o.force_scalar && len == block_size;
-    std::uint32_t changed = 0, flips = 0, flushed = 0;
-    if (fast) {
-      std::uint32_t hi, lo;
-      prescan<Arch>(a + i0, b + i0, hi, lo, changed, flips, flushed);
-      const int e_hi = static_cast<int>(hi >> 23), e_lo = std::max(static_cast<int>(lo >> 23), 1);
-      fast = e_hi - e_lo <= 20;
+FQ_FORCE_INLINE xsimd::batch<double, Arch> add_exact_product(
+    const xsimd::batch<double, Arch>& x, const xsimd::batch<double, Arch>& y,
+    const xsimd::batch<double, Arch>& z) noexcept {
+#if XSIMD_WITH_AVX512F
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>)
+    return xsimd::batch<double, Arch>(_mm512_fmadd_pd(x, y, z));
+#endif
+  return xsimd::fma(x, y, z);  // xsimd: fused on fma3 architectures, x * y + z elsewhere
+}
+
+/// One full block in one pass: bit-pattern counts and the exponent range on float lanes, the sums
+/// and maxima on float64 lanes. Element i goes to virtual lane i % 8, whose register and position
+/// are the same on every instruction set, and each lane adds its elements in index order.
+template <class Arch>
+FQ_FORCE_INLINE void paired_block(const float* pa, const float* pb, double eps,
+                                  block_result& out) noexcept {
+  using f32 = xsimd::batch<float, Arch>;
+  using i32 = xsimd::batch<std::int32_t, Arch>;
+  using f64 = xsimd::batch<double, Arch>;
+  constexpr std::size_t wf = f32::size, wd = f64::size;
+  static_assert(virtual_lanes % wd == 0, "SIMD width must divide the virtual lane count");
+  constexpr std::size_t regs = virtual_lanes / wd;  // registers per lane set
+  constexpr std::size_t step = wf > virtual_lanes ? wf : virtual_lanes;
+  static_assert(step % wf == 0 && step % virtual_lanes == 0 && block_size % step == 0);
+
+  const i32 magnitude(0x7FFFFFFF), zero(0);
+  i32 n_changed(0), n_flips(0), n_flushed(0), hi(0);
+  std::uint32_t changed = 0, flips = 0, flushed = 0;
+  // Smallest nonzero magnitude, kept as x + 0x7FFFFFFF (wrapping) so that signed order puts
+  // zero (0x7FFFFFFF) above every nonzero value (0x80000000 and up).
+  i32 lo(0x7FFFFFFF);
+  const f64 ve(eps);
+  f64 sd[regs], md[regs], aa[regs], bb[regs], dd[regs], s[regs], e[regs], rs[regs], re[regs],
+      mr[regs];
+  for (std::size_t r = 0; r < regs; ++r)
+    sd[r] = md[r] = aa[r] = bb[r] = dd[r] = s[r] = e[r] = rs[r] = re[r] = mr[r] = f64(0.0);
+  for (std::size_t i = 0; i < block_size; i += step) {
+    // The loop does too much work per byte for the out-of-order window to reach the next cache
+    // lines in time: ask for them two blocks ahead (prefetches never fault, past the end too).
+    for (std::size_t f = 0; f < step; f += 16) {
+      __builtin_prefetch(pa + i + f + 2 * block_size);
+      __builtin_prefetch(pb + i + f + 2 * block_size);
     }
-    if (fast) {
-      fast = simd_block<Arch>(p, a + i0, b + i0, base + i0, eps);
+    for (std::size_t f = 0; f < step; f += wf) {
+      const i32 ua = xsimd::bitwise_cast<i32>(f32::load_unaligned(pa + i + f));
+      const i32 ub = xsimd::bitwise_cast<i32>(f32::load_unaligned(pb + i + f));
+      const i32 xa = ua & magnitude, xb = ub & magnitude;
+      const auto nz_a = xa != zero, nz_b = xb != zero;
+      count_into(n_changed, changed, ua != ub);
+      count_into(n_flushed, flushed, nz_a && !nz_b);
+      count_into(n_flips, flips, nz_a && nz_b && ((ua ^ ub) < zero));
+      hi = xsimd::max(hi, xsimd::max(xa, xb));
+      lo = xsimd::min(lo, xsimd::min(xa + magnitude, xb + magnitude));
     }
-    if (!fast) {
-      for (std::size_t k = 0; k < len; ++k)
-        scalar_pair(p, a[i0 + k], b[i0 + k], base + i0 + k, eps);
-      continue;
-    }
-    p.count += block_size, p.finite += block_size;
-    p.changed += changed, p.flips += flips, p.flushed += flushed;
+    // Lane set by lane set in index order, so that every lane sees its elements in order.
+    for (std::size_t g = 0; g < step; g += virtual_lanes)
+      for (std::size_t r = 0; r < regs; ++r) {
+        const std::size_t at = i + g + r * wd;
+        const f64 a = load_widen<Arch>(pa + at), b = load_widen<Arch>(pb + at);
+        const f64 d = a - b, ad = xsimd::abs(d);  // exact when the block is fast
+        sd[r] += ad;
+        md[r] = xsimd::max(md[r], ad);
+        // a², b² and ab are exact in float64, so a fused multiply-add rounds exactly as the
+        // separate multiply and add of the instruction sets without one (xsimd emulates it so).
+        aa[r] = add_exact_product(a, a, aa[r]), bb[r] = add_exact_product(b, b, bb[r]);
+        dd[r] += d * d;
+        // Σab may cancel: TwoSum (float32 products are exact in float64).
+        const f64 x = a * b, t = s[r] + x, tp = t - s[r];
+        e[r] += (s[r] - (t - tp)) + (x - tp);
+        s[r] = t;
+        // Ratios are ≥ 0, so the larger of sum and term is known: Fast2Sum of (max, min) is
+        // error-free and one operation cheaper than TwoSum.
+        const f64 y = ad / (xsimd::abs(a) + ve);
+        mr[r] = xsimd::max(mr[r], y);
+        const f64 big = xsimd::max(rs[r], y), small = xsimd::min(rs[r], y), u = big + small;
+        re[r] += small - (u - big);
+        rs[r] = u;
+      }
   }
+  alignas(64) double lanes[10][virtual_lanes];
+  for (std::size_t r = 0; r < regs; ++r) {
+    sd[r].store_aligned(lanes[0] + r * wd), md[r].store_aligned(lanes[1] + r * wd);
+    aa[r].store_aligned(lanes[2] + r * wd), bb[r].store_aligned(lanes[3] + r * wd);
+    dd[r].store_aligned(lanes[4] + r * wd), s[r].store_aligned(lanes[5] + r * wd);
+    e[r].store_aligned(lanes[6] + r * wd), rs[r].store_aligned(lanes[7] + r * wd);
+    re[r].store_aligned(lanes[8] + r * wd), mr[r].store_aligned(lanes[9] + r * wd);
+  }
+  alignas(64) std::int32_t c[5][wf];
+  n_changed.store_aligned(c[0]), n_flips.store_aligned(c[1]), n_flushed.store_aligned(c[2]);
+  hi.store_aligned(c[3]), lo.store_aligned(c[4]);
+  std::uint32_t h = 0, l = 0x7FFFFFFFu;
+  for (std::size_t k = 0; k < wf; ++k) {
+    changed += static_cast<std::uint32_t>(c[0][k]);
+    flips += static_cast<std::uint32_t>(c[1][k]);
+    flushed += static_cast<std::uint32_t>(c[2][k]);
+    h = std::max(h, static_cast<std::uint32_t>(c[3][k]));
+    l = std::min(l, static_cast<std::uint32_t>(c[4][k]) ^ 0x80000000u);  // back to unsigned order
+  }
+  l = (l ^ 0x80000000u) - 0x7FFFFFFFu;  // the smallest nonzero magnitude, 0 for none
+  out.changed = changed, out.flips = flips, out.flushed = flushed;
+  // Fast when no NaN or Inf, and the nonzero exponents span at most 20 binades: then a-b and
+  // every float64 addition of |a-b| is exact (all values are multiples of the smallest one's
+  // unit, and 256 of them stay below 2^53 units).
+  const int e_hi = static_cast<int>(h >> 23), e_lo = std::max(static_cast<int>(l >> 23), 1);
+  out.fast = h < 0x7F800000u && e_hi - e_lo <= 20;
+  out.absd = lane_sum(lanes[0]);
+  out.aa = lane_sum(lanes[2]), out.bb = lane_sum(lanes[3]), out.dd = lane_sum(lanes[4]);
+  fold_two_sum(lanes[5], lanes[6], out.ab, out.ab_err);
+  fold_two_sum(lanes[7], lanes[8], out.rel, out.rel_err);
+  double m = lanes[1][0], mrel = lanes[9][0];
+  for (std::size_t k = 1; k < virtual_lanes; ++k)
+    m = std::max(m, lanes[1][k]), mrel = std::max(mrel, lanes[9][k]);
+  out.max_d = m, out.max_r = mrel;
+  // A ratio that overflowed to Inf leaves Inf or NaN here; the exact path gets it right.
+  out.fast = out.fast && std::isfinite(out.rel + out.rel_err) && std::isfinite(mrel);
+}
+
+/// The SIMD kernel: `blocks` full blocks from a and b into out[0 .. blocks). Needs ε > 0 (so
+/// that no ratio is 0/0).
+template <class Arch>
+void paired_blocks(const float* a, const float* b, std::size_t blocks, double eps,
+                   block_result* out) noexcept {
+  for (std::size_t k = 0; k < blocks; ++k)
+    paired_block<Arch>(a + k * block_size, b + k * block_size, eps, out[k]);
+}
+
+}  // namespace detail
+
+/// The kernel for `Arch` (instantiate it only where the compiler flags allow `Arch`).
+template <class Arch>
+paired_kernel make_paired_kernel() noexcept {
+  return {Arch::name(), &detail::paired_blocks<Arch>};
+}
+
+namespace detail {
+
+/// Folds one block's kernel result into p, or redoes the block exactly when it is not fast.
+inline void take_block(paired_partial& p, const block_result& r, const float* a, const float* b,
+                       std::uint64_t index0, double eps) noexcept {
+  if (!r.fast) {
+    for (std::size_t k = 0; k < block_size; ++k) scalar_pair(p, a[k], b[k], index0 + k, eps);
+    return;
+  }
+  p.count += block_size, p.finite += block_size;
+  p.changed += r.changed, p.flips += r.flips, p.flushed += r.flushed;
+  p.s_absd.add(r.absd);
+  p.s_aa.add(r.aa), p.s_bb.add(r.bb), p.s_dd.add(r.dd);
+  p.s_ab.add(r.ab), p.s_ab.add(r.ab_err);
+  p.s_rel.add(r.rel), p.s_rel.add(r.rel_err);
+  // Where the maxima first occur: rare once they have settled. The same float64 operations as
+  // the kernel's, so the values compare equal.
+  if (r.max_d > p.max_d)
+    for (std::size_t i = 0; i < block_size; ++i)
+      if (std::fabs(double{a[i]} - b[i]) == r.max_d) {
+        p.take_max_d(r.max_d, index0 + i);
+        break;
+      }
+  if (r.max_r > p.max_r)
+    for (std::size_t i = 0; i < block_size; ++i)
+      if (std::fabs(double{a[i]} - b[i]) / (std::fabs(double{a[i]}) + eps) == r.max_r) {
+        p.take_max_r(r.max_r, index0 + i);
+        break;
+      }
+}
+
+/// Elements [first, last) of a and b (`base` is the global index of element 0): full blocks
+/// through the kernel, a last partial block through the scalar path.
+inline void reduce_range(const paired_kernel& kernel, paired_partial& p, const float* a,
+                         const float* b, std::size_t first, std::size_t last, std::uint64_t base,
+                         const paired_options& o) noexcept {
+  const double eps = o.epsilon;
+  std::size_t i = first;
+  if (!o.force_scalar && eps > 0) {
+    constexpr std::size_t chunk = 32;  // blocks per kernel call: 64 KiB of input, still in L2
+    block_result res[chunk];
+    while (last - i >= block_size) {
+      const std::size_t n = std::min(chunk, (last - i) / block_size);
+      kernel.blocks(a + i, b + i, n, eps, res);
+      for (std::size_t k = 0; k < n; ++k, i += block_size)
+        take_block(p, res[k], a + i, b + i, base + i, eps);
+    }
+  }
+  for (; i < last; ++i) scalar_pair(p, a[i], b[i], base + i, eps);
 }
 
 inline unsigned thread_count(unsigned requested, std::size_t n) noexcept {
@@ -341,7 +433,6 @@ class paired_reducer {
   explicit paired_reducer(paired_options o = {}) : opt_(o) {}
 
   /// Adds the pairs (a[i], b[i]); throws fq::error when the lengths differ.
-  template <class Arch = xsimd::default_arch>
   void update(std::span<const float> a, std::span<const float> b) {
     if (a.size() != b.size())
       throw error(errc::invalid_argument, "",
@@ -349,8 +440,10 @@ class paired_reducer {
                       std::to_string(b.size()) + ")");
     const std::size_t n = a.size();
     const unsigned t = detail::thread_count(opt_.threads, n);
+    const paired_kernel kernel =
+        opt_.kernel.blocks ? opt_.kernel : make_paired_kernel<xsimd::default_arch>();
     if (t <= 1) {
-      detail::reduce_range<Arch>(acc_, a.data(), b.data(), 0, n, offset_, opt_);
+      detail::reduce_range(kernel, acc_, a.data(), b.data(), 0, n, offset_, opt_);
     } else {
       const std::size_t blocks = (n + detail::block_size - 1) / detail::block_size;
       std::vector<detail::paired_partial> parts(t);
@@ -359,7 +452,7 @@ class paired_reducer {
         const std::size_t first = blocks * k / t * detail::block_size;
         const std::size_t last = std::min(n, blocks * (k + 1) / t * detail::block_size);
         pool.emplace_back([&, k, first, last] {
-          detail::reduce_range<Arch>(parts[k], a.data(), b.data(), first, last, offset_, opt_);
+          detail::reduce_range(kernel, parts[k], a.data(), b.data(), first, last, offset_, opt_);
         });
       }
       for (auto& th : pool) th.join();
@@ -399,11 +492,10 @@ class paired_reducer {
 };
 
 /// All paired statistics of `a` (original) against `b` (quantized) in one call.
-template <class Arch = xsimd::default_arch>
-paired_stats compare(std::span<const float> a, std::span<const float> b,
-                     const paired_options& o = {}) {
+inline paired_stats compare(std::span<const float> a, std::span<const float> b,
+                            const paired_options& o = {}) {
   paired_reducer r(o);
-  r.update<Arch>(a, b);
+  r.update(a, b);
   return r.result();
 }
 
