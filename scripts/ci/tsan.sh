@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 command -v clang++ >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang; }
 dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q 'install ok installed' ||
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-rt-14-dev; }
-build=build-tsan
+build=${TSAN_BUILD_DIR:-build-tsan}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DFQ_SANITIZE=thread -DFQ_WERROR=ON -DFQ_BUILD_BENCHMARKS=OFF -DFQ_INSTALL=OFF >/dev/null
 cmake --build "$build" -j "$(nproc)" --target fq_thread_tests
