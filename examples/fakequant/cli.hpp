@@ -15,5 +15,6 @@ void register_perplexity(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_test1(CLI::App& app);
+void register_sweep(CLI::App& app);
 
 }  // namespace fqcli

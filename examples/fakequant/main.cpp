@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   fqcli::register_generate(app);
   fqcli::register_quantize(app);
   fqcli::register_test1(app);
+  fqcli::register_sweep(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // SHA-256 against the FIPS 180-4 examples and a message crossing block boundaries.
 #include <fakequant/detail/sha256.hpp>
+#include <random>
 #include <string>
 
 #include "support.hpp"
@@ -29,4 +30,23 @@ TEST_CASE("sha256: FIPS 180-4 examples, any split of the input") {
   CHECK(digest(million) == expect);
   CHECK(digest(million, 7) == expect);
   CHECK(digest(million, 64) == expect);
+}
+
+TEST_CASE("sha256: the CPU's SHA extensions give the portable code's digests") {
+  std::mt19937 rng(11);
+  std::string data(5000, '\0');
+  for (auto& c : data) c = static_cast<char>(rng());
+  const auto bytes = std::as_bytes(std::span(data.data(), data.size()));
+  for (std::size_t n = 0; n <= data.size(); n += 37) {
+    CAPTURE(n);
+    fq::detail::sha256 fast, portable(false);
+    // Uneven pieces: whole blocks go straight through, the rest through the block buffer.
+    for (std::size_t i = 0; i < n;) {
+      const std::size_t piece = std::min<std::size_t>(1 + rng() % 300, n - i);
+      fast.update(bytes.subspan(i, piece));
+      portable.update(bytes.subspan(i, piece));
+      i += piece;
+    }
+    CHECK(fast.hex() == portable.hex());
+  }
 }

@@ -1,0 +1,72 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Issue 7's performance target, whole program: test1's phases 1–2 (backup with SHA-256, fake
+# quantization, verification) and the numerical analysis on a TinyLlama-1.1B-shaped F16 model
+# (2.2 GB), against one `cp --reflink=never` of the same file measured in the same run.
+# Targets: time ≤ 3 × cp, peak RssAnon ≤ 512 MB. Both a first run (the backup is copied) and a
+# second run on the same folder (the verified backup is reused) are timed; medians of REPS runs.
+#
+#   bench/test1_phases.sh [path/to/fakequant]      (FQ_BENCH_DIR: scratch folder, REPS: runs)
+set -eu
+FQ=${1:-build/fakequant}
+REPS=${REPS:-3}
+DIR=${FQ_BENCH_DIR:-${TMPDIR:-/tmp}}/fakequant-bench
+mkdir -p "$DIR"
+MODEL=$DIR/tinyllama-1.1b-f16-synth.gguf
+[ -f "$MODEL" ] || "$FQ" synth --preset tinyllama-1.1b --type f16 "$MODEL"
+TEXT=$DIR/test1-phases.txt
+echo "Any text: --stop-after numerical ends before perplexity." > "$TEXT"
+WORK=$DIR/test1-phases-work
+
+# Runs the command; prints its wall seconds and its peak RssAnon in kB (sampled every 20 ms).
+measure() {
+  start=$(date +%s.%N)
+  "$@" >/dev/null 2>"$DIR/measure.err" &
+  pid=$!
+  peak=0
+  while kill -0 "$pid" 2>/dev/null; do
+    a=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+    [ -n "$a" ] && [ "$a" -gt "$peak" ] && peak=$a
+    sleep 0.02
+  done
+  if ! wait "$pid"; then
+    cat "$DIR/measure.err" >&2
+    exit 1
+  fi
+  end=$(date +%s.%N)
+  awk -v s="$start" -v e="$end" -v p="$peak" 'BEGIN { printf "%.3f %d\n", e - s, p }'
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+: >"$DIR/cp.txt"
+: >"$DIR/first.txt"
+: >"$DIR/second.txt"
+i=0
+while [ "$i" -lt "$REPS" ]; do
+  i=$((i + 1))
+  cat "$MODEL" >/dev/null  # the same warm page cache for every contender
+  measure cp --reflink=never "$MODEL" "$DIR/cp-copy.gguf" >>"$DIR/cp.txt"
+  rm -f "$DIR/cp-copy.gguf"
+  sync
+  rm -rf "$WORK"
+  measure "$FQ" test1 --model "$MODEL" --text "$TEXT" --workdir "$WORK" --stop-after numerical \
+    >>"$DIR/first.txt"
+  sync
+  measure "$FQ" test1 --model "$MODEL" --text "$TEXT" --workdir "$WORK" --stop-after numerical \
+    >>"$DIR/second.txt"
+  sync
+done
+echo "phases of the last second run (run.log):"
+grep -E ' s  ' "$WORK/results/layer0/run.log" | tail -4
+cp_s=$(cut -d' ' -f1 "$DIR/cp.txt" | median)
+for run in first second; do
+  t=$(cut -d' ' -f1 "$DIR/$run.txt" | median)
+  peak=$(cut -d' ' -f2 "$DIR/$run.txt" | sort -g | tail -1)
+  awk -v run="$run" -v t="$t" -v c="$cp_s" -v p="$peak" 'BEGIN {
+    r = t / c
+    printf "%-6s run: %.2f s = %.2f x cp (%.2f s), target <= 3: %s; peak RssAnon %.0f MB, target <= 512: %s\n",
+           run, t, r, c, (r <= 3 ? "PASS" : "FAIL"), p / 1024, (p / 1024 <= 512 ? "PASS" : "FAIL")
+  }'
+done
+rm -rf "$WORK"

@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: MIT
+// fakequant sweep: tests 2–4 of the plan — several experiments (tensor patterns × formats), each
+// through the test-1 phases of pipeline.hpp, against one evaluation of the original (its
+// generations, its perplexity run and its KL-divergence base are computed once); a comparison table
+// (markdown and JSON) and an SVG chart of the perplexity increase and the KL divergence.
+#include <fmt/core.h>
+
+#include <array>
+#include <cmath>
+#include <deque>
+#include <regex>
+#include <set>
+
+#include "cli.hpp"
+#include "interrupt.hpp"
+#include "json_util.hpp"
+#include "llama_cpp_backend.hpp"
+#include "pipeline.hpp"
+#include "preflight.hpp"
+
+namespace fqcli {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace pipeline;
+
+struct sweep_args : common_args {
+  std::string experiments_file, name = "sweep";
+  std::vector<std::string> tensors, formats;
+  sweep_args() { workdir = "fakequant-sweep"; }
+};
+
+std::string str_field(const nlohmann::json& o, const char* key, const std::string& where,
+                      std::size_t i) {
+  if (!o[key].is_string())
+    throw fq::error(fq::errc::invalid_argument, where,
+                    fmt::format("experiment {}: \"{}\" must be a string", i + 1, key));
+  return o[key].get<std::string>();
+}
+
+// FILE: a JSON list of {"name", "tensors": [patterns], "format", optional "rounding", "overflow",
+// "scale", "store"}.
+std::vector<experiment> load_experiments(const fs::path& file) {
+  const auto text = read_file(file);
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded())
+    throw fq::error(fq::errc::invalid_argument, file.string(), "not valid JSON");
+  if (!j.is_array() || j.empty())
+    throw fq::error(fq::errc::invalid_argument, file.string(),
+                    "expected a non-empty JSON list of experiments");
+  std::vector<experiment> out;
+  const std::set<std::string> known{"name",     "tensors", "format", "rounding",
+                                    "overflow", "scale",   "store"};
+  for (std::size_t i = 0; i < j.size(); ++i) {
+    const auto& o = j[i];
+    if (!o.is_object())
+      throw fq::error(fq::errc::invalid_argument, file.string(),
+                      fmt::format("experiment {} is not a JSON object", i + 1));
+    for (const auto& [k, v] : o.items())
+      if (!known.count(k))
+        throw fq::error(fq::errc::invalid_argument, file.string(),
+                        fmt::format("experiment {}: unknown key \"{}\" (known: name, tensors, "
+                                    "format, rounding, overflow, scale, store)",
+                                    i + 1, k));
+    for (const char* k : {"name", "tensors", "format"})
+      if (!o.contains(k))
+        throw fq::error(fq::errc::invalid_argument, file.string(),
+                        fmt::format("experiment {}: \"{}\" is missing", i + 1, k));
+    experiment e;
+    e.name = str_field(o, "name", file.string(), i);
+    e.format = str_field(o, "format", file.string(), i);
+    const auto& t = o["tensors"];
+    if (t.is_string()) {
+      e.tensors = t.get<std::string>();
+    } else if (t.is_array() && !t.empty()) {
+      for (const auto& p : t) {
+        if (!p.is_string())
+          throw fq::error(fq::errc::invalid_argument, file.string(),
+                          fmt::format("experiment {}: \"tensors\" must list strings", i + 1));
+        if (!e.tensors.empty()) e.tensors.push_back(',');
+        e.tensors.append(p.get<std::string>());
+      }
+    } else {
+      throw fq::error(fq::errc::invalid_argument, file.string(),
+                      fmt::format("experiment {}: \"tensors\" must be a non-empty list of "
+                                  "patterns",
+                                  i + 1));
+    }
+    if (o.contains("rounding")) e.rounding = str_field(o, "rounding", file.string(), i);
+    if (o.contains("overflow")) e.overflow = str_field(o, "overflow", file.string(), i);
+    if (o.contains("scale")) e.scale = str_field(o, "scale", file.string(), i);
+    if (o.contains("store")) e.store = str_field(o, "store", file.string(), i);
+    out.push_back(e);
+  }
+  return out;
+}
+
+std::string xml_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '<')
+      o += "&lt;";
+    else if (c == '>')
+      o += "&gt;";
+    else if (c == '&')
+      o += "&amp;";
+    else if (c == '"')
+      o += "&quot;";
+    else
+      o += c;
+  }
+  return o;
+}
+
+struct row {
+  experiment e;
+  nlohmann::json summary;
+  const perplexity_figures* ppl = nullptr;
+};
+
+// Two panels of horizontal bars: the perplexity increase with its 95 % interval, and the mean KL
+// divergence, one bar per experiment.
+std::string chart(const std::vector<row>& rows) {
+  const double label_w = 200, panel_w = 300, gap = 40, row_h = 24, top = 50;
+  const double width = label_w + 2 * panel_w + gap + 20;
+  const double height = top + row_h * static_cast<double>(rows.size()) + 30;
+  double inc_max = 1e-6, kld_max = 1e-12;
+  for (const auto& r : rows)
+    if (r.ppl) {
+      for (double v : {r.ppl->increase(), r.ppl->ci95.lo, r.ppl->ci95.hi})
+        if (std::isfinite(v) && std::fabs(v) < 1e6) inc_max = std::max(inc_max, std::fabs(v));
+      if (std::isfinite(r.ppl->kld_mean)) kld_max = std::max(kld_max, r.ppl->kld_mean);
+    }
+  std::string s = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} "
+      "{1}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" "
+      "fill=\"white\"/>\n",
+      width, height);
+  const double p1 = label_w, p2 = label_w + panel_w + gap, mid = p1 + panel_w / 2;
+  s += fmt::format(
+      "<text x=\"{}\" y=\"20\" text-anchor=\"middle\">perplexity increase (%, 95 % interval), "
+      "±{:.3g} %</text>\n",
+      mid, 100 * inc_max);
+  s += fmt::format(
+      "<text x=\"{}\" y=\"20\" text-anchor=\"middle\">mean KL divergence (0 … {:.3g})</text>\n",
+      p2 + panel_w / 2, kld_max);
+  s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"black\"/>\n", mid,
+                   top - 10, height - 20);
+  s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"black\"/>\n", p2,
+                   top - 10, height - 20);
+  const double half = panel_w / 2 - 10;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    const double y = top + row_h * static_cast<double>(i);
+    s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", label_w - 8, y + 14,
+                     xml_escape(r.e.name));
+    if (!r.ppl) {
+      s += fmt::format("<text x=\"{}\" y=\"{}\">not evaluated ({})</text>\n", p1 + 4, y + 14,
+                       xml_escape(r.summary.value("decision", std::string("STOP"))));
+      continue;
+    }
+    auto xi = [&](double v) { return mid + std::clamp(v / inc_max, -1.0, 1.0) * half; };
+    const double x = xi(r.ppl->increase());
+    const auto colour = r.ppl->increase() < 0.01   ? "#4a9"
+                        : r.ppl->increase() < 0.05 ? "#e93"
+                                                   : "#d44";
+    s += fmt::format(
+        "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"14\" fill=\"{}\"><title>{:+.4f} %</title>"
+        "</rect>\n",
+        std::min(x, mid), y + 3, std::fabs(x - mid), colour, 100 * r.ppl->increase());
+    if (std::isfinite(r.ppl->ci95.lo) && std::fabs(r.ppl->ci95.lo) < 1e6)
+      s += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n",
+                       xi(r.ppl->ci95.lo), y + 10, xi(r.ppl->ci95.hi), y + 10);
+    const double kw = std::isfinite(r.ppl->kld_mean)
+                          ? std::max(0.0, r.ppl->kld_mean) / kld_max * (panel_w - 10)
+                          : 0;
+    s += fmt::format(
+        "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"14\" fill=\"#57b\"><title>{:.6g}</title>"
+        "</rect>\n",
+        p2, y + 3, kw, r.ppl->kld_mean);
+  }
+  return s + "</svg>\n";
+}
+
+void run(const sweep_args& a) {
+  if (a.backend == "llama.cpp" && a.until_confident)
+    throw CLI::ValidationError("--until-confident",
+                               "needs --backend builtin (llama-perplexity's KL-divergence mode "
+                               "reads every chunk of its base file)");
+  std::vector<experiment> exps;
+  if (!a.experiments_file.empty()) exps = load_experiments(a.experiments_file);
+  if (!a.tensors.empty() || !a.formats.empty()) {
+    const std::vector<std::string> ts =
+        a.tensors.empty() ? std::vector<std::string>{"blk.0.ffn_norm.weight"} : a.tensors;
+    const std::vector<std::string> fs_ =
+        a.formats.empty() ? std::vector<std::string>{"bf16"} : a.formats;
+    for (const auto& t : ts)
+      for (const auto& f : fs_) {
+        experiment e;
+        e.tensors = t;
+        e.format = f;
+        // A file-name-safe name from the patterns: blk.*.ffn_norm.weight → blk._.ffn_norm.weight.
+        e.name = fmt::format("{}-{}", std::regex_replace(t, std::regex("[^A-Za-z0-9._-]"), "_"), f);
+        exps.push_back(e);
+      }
+  }
+  if (exps.empty() && a.demo)
+    // Test 1 itself, the next step the plan names, and one the numerical analysis stops.
+    for (const auto& [n, t, f] :
+         {std::array<const char*, 3>{"layer0-bf16", "blk.0.ffn_norm.weight", "bf16"},
+          std::array<const char*, 3>{"ffn_norm-bf16", "blk.*.ffn_norm.weight", "bf16"},
+          std::array<const char*, 3>{"norms-fp8_e4m3", "*norm.weight", "fp8_e4m3"}}) {
+      experiment e;
+      e.name = n;
+      e.tensors = t;
+      e.format = f;
+      exps.push_back(e);
+    }
+  if (exps.empty())
+    throw CLI::ValidationError("--experiments",
+                               "no experiment: give --experiments FILE, --tensors/--formats, or "
+                               "--demo");
+  const std::string where = a.experiments_file.empty() ? "command line" : a.experiments_file;
+  std::set<std::string> names;
+  const std::regex safe("[A-Za-z0-9._-]+");
+  for (const auto& e : exps) {
+    if (!std::regex_match(e.name, safe) || e.name == "." || e.name == "..")
+      throw fq::error(fq::errc::invalid_argument, where,
+                      fmt::format("experiment name '{}' must be letters, digits, '.', '_' or '-' "
+                                  "(it names files)",
+                                  e.name));
+    if (!names.insert(e.name).second || e.name == a.name)
+      throw fq::error(fq::errc::invalid_argument, where,
+                      fmt::format("experiment name '{}' is used twice (or is the sweep's own "
+                                  "--name)",
+                                  e.name));
+    (void)quantize_options_of(e, where);  // every experiment checked before any work
+  }
+
+  // One run per work folder (test1 and sweep share the lock), inputs checked before any copy.
+  const auto lock = lock_workdir(a.workdir);
+  if (!a.model.empty() && !a.text.empty())
+    for (const auto& e : exps)
+      check_experiment_inputs(a.model, a.text, e.tensors, e.format, a.demo ? 0 : 2 * a.ctx);
+  const fs::path out = fs::path(a.workdir) / "results" / a.name;
+  fs::create_directories(out);
+  run_log log(out / "run.log");
+  log.note("# fakequant sweep — " + a.command_line);
+  const auto p = prepare(a, log);
+  const auto fa = fq::gguf::file::open(p.original.string());
+  const auto tok = fq::llama::tokenizer::from_file(fa);
+
+  struct state {
+    experiment e;
+    fs::path results;
+    std::unique_ptr<run_log> log;
+    quantized q;
+    summary_input in;
+    conversation_result conv;
+    perplexity_figures ppl;
+    bool evaluate = false;
+  };
+  std::deque<state> st;
+  for (const auto& e : exps) {
+    auto& s = st.emplace_back();
+    s.e = e;
+    s.results = fs::path(a.workdir) / "results" / e.name;
+    fs::create_directories(s.results);
+    s.log = std::make_unique<run_log>(s.results / "run.log");
+    s.log->note(fmt::format("# fakequant sweep, experiment {} — {}", e.name, a.command_line));
+    s.q = log.step("experiment " + e.name + ": fake-quantize, verify, numerical analysis",
+                   [&] { return quantize_and_analyse(fa, s.e, p.data, s.results, *s.log); });
+    s.in.args = &a;
+    s.in.exp = &s.e;
+    s.in.nums = s.q.nums;
+    s.in.must.format_correct = s.q.problems.empty();
+    s.in.must.stable = !s.q.nums.nan_inf;
+    s.in.problems = s.q.problems;
+    s.in.environment = p.environment;
+    s.in.stopped_early = early_stop_reason(a, s.q);
+    s.evaluate = s.in.stopped_early.empty();
+    if (!s.evaluate) s.log->note(fmt::format("decision: STOP ({})", s.in.stopped_early));
+  }
+
+  // The original: generations once, then each evaluated experiment against them.
+  std::deque<fq::gguf::file> files;
+  std::deque<fq::llama::model> models;
+  std::optional<fq::llama::model> ma;
+  std::unique_ptr<generator> ga;
+  const auto sweep_conv = out / "conversation_original.txt";
+  if (a.backend == "llama.cpp") {
+    ga = llama_cpp_generator(a.llama_cpp_dir, p.original, tok, a.threads, sweep_conv);
+  } else {
+    ma = fq::llama::model::load(fa);
+    ga = builtin_generator(*ma, tok, p.ppl.eval);
+  }
+  const auto oa = log.step("the original: loading, \"Hello\" -n 5, conversation",
+                           [&] { return run_conversation(*ga, a.seed); });
+  std::vector<state*> evaluated;
+  std::vector<const fq::llama::model*> fakes;
+  for (auto& s : st) {
+    if (!s.evaluate) continue;
+    std::unique_ptr<generator> gb;
+    if (a.backend == "llama.cpp") {
+      gb = llama_cpp_generator(a.llama_cpp_dir, s.q.fake, tok, a.threads,
+                               s.results / "conversation_tests.txt");
+    } else {
+      files.push_back(fq::gguf::file::open(s.q.fake.string()));
+      models.push_back(fq::llama::model::load(files.back()));
+      gb = builtin_generator(models.back(), tok, p.ppl.eval);
+    }
+    const auto ob = s.log->step("quick inference and conversation tests",
+                                [&] { return run_conversation(*gb, a.seed); });
+    s.conv = compare_conversation(oa, ob, a.seed);
+    write_text_file(s.results / "conversation_tests.txt", s.conv.text);
+    s.in.conv = &s.conv;
+    s.in.must.loads = s.conv.loads;
+    s.in.must.inference = s.conv.inference;
+    if (!s.conv.loads) {
+      s.in.stopped_early = a.zh() ? "假量化模型無法載入" : "the fake-quantized model does not load";
+      s.evaluate = false;
+      continue;
+    }
+    evaluated.push_back(&s);
+    if (a.backend != "llama.cpp") fakes.push_back(&models.back());
+  }
+
+  // Perplexity and KL divergence: the original evaluated once for all experiments.
+  if (!evaluated.empty()) {
+    if (a.backend == "llama.cpp") {
+      const auto base =
+          log.step("llama-perplexity: the original (and its KL-divergence base)",
+                   [&] { return llama_cpp_base(a, p, out / "perplexity_original.txt"); });
+      for (auto* s : evaluated)
+        s->ppl = s->log->step("llama-perplexity --kl-divergence", [&] {
+          return llama_cpp_kld(a, base, s->q.fake, s->results / "perplexity_comparison.txt");
+        });
+    } else {
+      const auto tokens = perplexity_tokens(tok, p.text, p.ppl.n_ctx);
+      auto figs = log.step(
+          "perplexity and KL divergence: the original once, every experiment",
+          [&] { return builtin_perplexity(*ma, fakes, tokens, p.ppl, a.until_confident); });
+      for (std::size_t i = 0; i < evaluated.size(); ++i) {
+        evaluated[i]->ppl = figs[i];
+        evaluated[i]->ppl.commands = fmt::format(
+            "fakequant perplexity -m {} -f {} -c {} -b {}{}\n(and the same with {})\n",
+            p.original.string(), p.text.string(), p.ppl.n_ctx, p.ppl.n_batch,
+            a.chunks ? " --chunks " + std::to_string(a.chunks) : "", evaluated[i]->q.fake.string());
+      }
+    }
+    for (auto* s : evaluated) {
+      write_text_file(s->results / "perplexity_comparison.txt",
+                      perplexity_report(s->ppl, a.until_confident));
+      s->in.ppl = &s->ppl;
+    }
+  }
+
+  // Reports: each experiment's, then the comparison.
+  std::vector<row> rows;
+  for (auto& s : st) {
+    const auto summary = write_summary(s.in, s.results, false);
+    s.log->note("decision: " + summary["decision"].get<std::string>());
+    rows.push_back({s.e, summary, s.in.ppl});
+  }
+  std::string md = fmt::format(
+      "# Sweep — {} experiments on {}\n\nThe original was evaluated once; each experiment's "
+      "files are in results/NAME/.\n\n"
+      "| experiment | tensors | format | mean rel. | max rel. | agreement | PPL original | PPL "
+      "fake | increase (95 % CI) | mean KLD | same top | chunks | decision |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+      rows.size(), p.original.string());
+  auto table = nlohmann::json::array();
+  for (const auto& r : rows) {
+    const auto& s = r.summary;
+    std::string conv = "—", ppl_a = "—", ppl_b = "—", inc = "—", kld = "—", top = "—", chunks = "—";
+    if (s.contains("conversation"))
+      conv = fmt::format("{:.3f}", s["conversation"]["agreement"].get<double>());
+    if (r.ppl) {
+      ppl_a = fmt::format("{:.4f}", r.ppl->ppl_a);
+      ppl_b = fmt::format("{:.4f}", r.ppl->ppl_b);
+      inc = fmt::format("{:+.4f} % ({:+.4f} … {:+.4f})", 100 * r.ppl->increase(),
+                        100 * r.ppl->ci95.lo, 100 * r.ppl->ci95.hi);
+      kld = fmt::format("{:.6f}", r.ppl->kld_mean);
+      top = fmt::format("{:.3f} %", 100 * r.ppl->same_top);
+      chunks = std::to_string(r.ppl->chunks);
+    }
+    md += fmt::format(
+        "| {} | `{}` | {} | {:.4f} % | {:.4f} % | {} | {} | {} | {} | {} | {} | {} | "
+        "**{}**{} |\n",
+        r.e.name, r.e.tensors, r.e.format, 100 * s["numerical"]["mean_rel_diff"].get<double>(),
+        100 * s["numerical"]["max_rel_diff"].get<double>(), conv, ppl_a, ppl_b, inc, kld, top,
+        chunks, s["decision"].get<std::string>(),
+        s.contains("stopped_early") ? fmt::format(" ({})", s["stopped_early"].get<std::string>())
+                                    : std::string());
+    table.push_back(s);
+  }
+  bool disagree = false;
+  for (const auto& r : rows) disagree |= r.ppl && r.ppl->increase() < 0 && r.ppl->kld_mean > 1e-3;
+  if (disagree)
+    md +=
+        "\nNote: where perplexity went down while the KL divergence is large, the output "
+        "distribution changed: perplexity alone understates it.\n";
+  md += "\n![perplexity increase and KL divergence per experiment](sweep.svg)\n";
+  write_text_file(out / "sweep.md", md);
+  write_text_file(out / "sweep.json", dump(nlohmann::json{{"command", a.command_line},
+                                                          {"original", p.original.string()},
+                                                          {"environment", p.environment},
+                                                          {"experiments", table}}));
+  write_text_file(out / "sweep.svg", chart(rows));
+  log.note("wrote sweep.md, sweep.json, sweep.svg");
+  fmt::print("{}", md);
+}
+
+}  // namespace
+
+void register_sweep(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "sweep", "Tests 2–4: several experiments × formats against one evaluation of the original");
+  auto a = std::make_shared<sweep_args>();
+  cmd->add_option("--model", a->model, "the original GGUF model (never written)");
+  cmd->add_option("--text", a->text, "perplexity text");
+  cmd->add_option("--experiments", a->experiments_file,
+                  "JSON list of {\"name\", \"tensors\": [patterns], \"format\", optional "
+                  "\"rounding\", \"overflow\", \"scale\", \"store\"}");
+  cmd->add_option("--tensors", a->tensors,
+                  "tensor patterns (repeat: one experiment per pattern "
+                  "list × format)");
+  cmd->add_option("--formats", a->formats, "formats (repeat)");
+  cmd->add_option("--workdir", a->workdir, "experiment folder (data/ and results/NAME/)");
+  cmd->add_option("--name", a->name, "folder of the comparison (results/NAME)");
+  cmd->add_option("--backend", a->backend, "builtin (fakequant's evaluator) or llama.cpp")
+      ->check(CLI::IsMember({"builtin", "llama.cpp"}));
+  cmd->add_option("--llama-cpp-dir", a->llama_cpp_dir,
+                  "llama.cpp build folder (with llama-completion and llama-perplexity)");
+  cmd->add_option("--threads", a->threads, "threads (default: all cores)")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--ctx-size", a->ctx, "perplexity context")->check(CLI::Range(8, 1 << 20));
+  cmd->add_option("--batch-size", a->batch, "perplexity batch")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--chunks", a->chunks, "perplexity chunks (default: all)")
+      ->check(CLI::Range(1, 1 << 30));
+  cmd->add_option("--seed", a->seed, "seed of the sampled conversation runs");
+  cmd->add_option("--lang", a->lang, "report language: en or zh-TW (Traditional Chinese)")
+      ->check(CLI::IsMember({"en", "zh-TW"}));
+  cmd->add_flag("--until-confident", a->until_confident,
+                "per experiment: stop its perplexity run, after at least 4 chunks, once the 99 % "
+                "interval of the increase lies in one band");
+  cmd->add_flag("--no-early-stop", a->no_early_stop,
+                "evaluate experiments even when the numerical analysis says stop");
+  cmd->add_flag("--demo", a->demo,
+                "a synthesized model, a built-in text and three experiments: seconds");
+  cmd->callback([a, cmd] {
+    a->command_line = "fakequant sweep";
+    for (const auto* o : cmd->get_options())
+      if (o->count() && o->get_name() != "--help")
+        for (const auto& r : o->results())
+          a->command_line += fmt::format(" {}{}{}", o->get_name(), o->get_expected_min() ? " " : "",
+                                         o->get_expected_min() ? r : std::string());
+    run(*a);
+  });
+}
+
+}  // namespace fqcli
