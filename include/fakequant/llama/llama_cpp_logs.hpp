@@ -314,8 +314,9 @@ inline kld_log parse_kld_log(std::string_view text) {
       case section::kld: {
         if (line.find("Mean    KLD") != std::string_view::npos ||
             line.find("Mean KLD") != std::string_view::npos) {
+          // Always printed with its uncertainty: a line without it is cut short.
           const auto f = detail::logs::labelled(line, "KLD");
-          if (f && !r.kld_mean) {
+          if (f && f->has_error && !r.kld_mean) {
             r.kld_mean = f;
             r.found = true;
           }
@@ -353,10 +354,13 @@ inline completion_log parse_completion_log(std::string_view out, std::string_vie
   // stdout is the generated pieces, then " [end of text]\n" when an end-of-generation token
   // stopped the run, then "\n\n".
   if (out.size() >= 2 && out.substr(out.size() - 2) == "\n\n") out.remove_suffix(2);
-  constexpr std::string_view eot = " [end of text]\n";
-  if (out.size() >= eot.size() && out.substr(out.size() - eot.size()) == eot) {
-    out.remove_suffix(eot.size());
-    r.end_of_text = true;
+  // Also without its newline: a build or a capture that lost it still marks the end of text.
+  for (std::string_view eot : {" [end of text]\n", " [end of text]"}) {
+    if (out.size() >= eot.size() && out.substr(out.size() - eot.size()) == eot) {
+      out.remove_suffix(eot.size());
+      r.end_of_text = true;
+      break;
+    }
   }
   r.text = std::string(out);
   detail::logs::for_each_line(err, [&](std::string_view line) {
