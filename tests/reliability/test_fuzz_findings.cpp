@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Inputs the fuzz targets (fuzz/) found mishandled, kept as tests once fixed.
+// Inputs found mishandled by the fuzz targets (fuzz/) or by review, kept as tests once fixed.
 #include <fakequant/gguf.hpp>
+#include <fakequant/gguf/writer.hpp>
 #include <fakequant/llama/tokenizer.hpp>
 #include <string>
 #include <vector>
@@ -35,5 +36,25 @@ TEST_CASE("fuzz findings: a stray UTF-8 continuation byte is one byte token and 
   for (const std::string lone : {"\x80", "\xbf", "x\x9f y"}) {
     CAPTURE(lone);
     CHECK(tok.decode(tok.encode(lone)) == lone);
+  }
+}
+
+TEST_CASE("review findings: a byte token that is not <0xHH> is refused by name") {
+  // "<0x-1>" was read by stoi as -1 and stored before the byte table (a write out of bounds);
+  // "<0>" made token_to_piece throw std::out_of_range.
+  fq_test::temp_dir dir;
+  for (const std::string bad : {"<0x-1>", "<0>", "<0xZZ>", "<0x4"}) {
+    CAPTURE(bad);
+    const std::vector<std::string> pieces{"<unk>", "<s>", "</s>", bad, "a"};
+    const std::vector<std::int32_t> types{2, 3, 3, 6, 1};
+    fq::gguf::builder b;
+    b.set("tokenizer.ggml.model", fq::gguf::value::of("llama"));
+    b.set("tokenizer.ggml.tokens", fq::gguf::value::string_array<std::string>(pieces));
+    b.set("tokenizer.ggml.token_type", fq::gguf::value::array<std::int32_t>(types));
+    b.write(dir / "v.gguf");
+    const auto f = fq::gguf::file::open((dir / "v.gguf").string());
+    const std::string want = "token 3 has type byte but is '" + bad + "'";
+    CHECK_THROWS_WITH_AS(fq::llama::tokenizer::from_file(f), doctest::Contains(want.c_str()),
+                         fq::error);
   }
 }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdint>
 #include <functional>
 #include <queue>
@@ -80,7 +81,16 @@ class tokenizer {
     t.byte_tokens_.fill(-1);
     for (std::size_t i = 0; i < n; ++i) {
       const auto& p = t.pieces_[i];
-      if (t.types_[i] == token_type::byte && p.size() == 6 && p.starts_with("<0x") && p[5] == '>') {
+      if (t.types_[i] == token_type::byte) {
+        // Exactly <0xHH>: stoi would read "<0x-1>" as -1, an index before byte_tokens_, and
+        // token_to_piece decodes every byte token this way.
+        const auto hex = [&](std::size_t k) {
+          return std::isxdigit(static_cast<unsigned char>(p[k]));
+        };
+        if (p.size() != 6 || !p.starts_with("<0x") || !hex(3) || !hex(4) || p[5] != '>')
+          throw error(
+              errc::invalid_argument, f.path(), tokens->file_offset,
+              "token " + std::to_string(i) + " has type byte but is '" + p + "', not <0xHH>");
         const int b = std::stoi(p.substr(3, 2), nullptr, 16);
         t.byte_tokens_[static_cast<std::size_t>(b)] = static_cast<std::int32_t>(i);
       }
