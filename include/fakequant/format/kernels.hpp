@@ -269,7 +269,12 @@ FQ_FORCE_INLINE xsimd::batch<float, Arch> round_stochastic(const kernel_params& 
   const ib k = xsimd::max((ain >> 23) - ib(127), ib(p.emin)) - ib(p.man_bits);  // log2 of ulp
   const fb ulp = as_float(xsimd::select(k >= ib(-126), (k + ib(127)) << 23,
                                         as_int(as_float((k + ib(151)) << 23) * fb(0x1.0p-24f))));
-  const fb n = xsimd::floor(as_float(ain) / ulp + u);
+  // |x| / ulp as two exact multiplications by powers of two (2^-k itself may not be a float32):
+  // xsimd 8.1's NEON division goes through a reciprocal, which is not exact (0 / 2^-133 is NaN).
+  const ib h = k >> 1;
+  const fb q =
+      (as_float(ain) * as_float((ib(127) - h) << 23)) * as_float((ib(127) - (k - h)) << 23);
+  const fb n = xsimd::floor(q + u);
   return as_float(finish(p, c, xi, a, ain, as_int(n * ulp)));
 }
 
