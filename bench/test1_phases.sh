@@ -15,7 +15,13 @@ mkdir -p "$DIR"
 MODEL=$DIR/tinyllama-1.1b-f16-synth.gguf
 [ -f "$MODEL" ] || "$FQ" synth --preset tinyllama-1.1b --type f16 "$MODEL"
 TEXT=$DIR/test1-phases.txt
-echo "Any text: --stop-after numerical ends before perplexity." > "$TEXT"
+# Long enough for test1's input checks (two chunks of 512 tokens); not evaluated.
+i=0
+: >"$TEXT"
+while [ "$i" -lt 300 ]; do
+  echo "The quick brown fox jumps over the lazy dog; --stop-after ends before perplexity." >>"$TEXT"
+  i=$((i + 1))
+done
 WORK=$DIR/test1-phases-work
 
 # Runs the command; prints its wall seconds and its peak RssAnon in kB (sampled every 20 ms).
