@@ -12,6 +12,7 @@
 #include <fakequant/llama/kld.hpp>
 #include <fakequant/llama/synth.hpp>
 #include <fakequant/stats/diff.hpp>
+#include <fakequant/stats/dispatch.hpp>
 #include <fakequant/stats/json.hpp>
 #include <fakequant/stats/svg.hpp>
 #include <future>
@@ -221,6 +222,7 @@ quantized quantize_and_analyse(const fq::gguf::file& fa, const experiment& e, co
   const auto report = log.step("numerical analysis", [&] {
     fq::stats::diff_options d;
     d.tensors = e.tensors;
+    d.kernel = fq::stats::best_paired_kernel();  // as `fakequant diff`: the CPU's best, same bits
     return fq::stats::diff_files(fa, fb, d);
   });
   fs::create_directories(results / "svg");
