@@ -246,8 +246,11 @@ TEST_CASE("quantize: F16 and BF16 tensors keep their type only when exact, else 
   const auto f32 = gg::file::open((models / "tl-mini-f32.gguf").string());
   write_model_with(models / "tl-mini-f32.gguf", dir / "bf16.gguf", "blk.0.attn_q.weight",
                    gg::ggml_type::bf16, tensor_values(f32, "blk.0.attn_q.weight"));
-  for (const auto& [in, type] : {std::pair{(models / "tl-mini-f16.gguf"), gg::ggml_type::f16},
-                                 std::pair{(dir / "bf16.gguf"), gg::ggml_type::bf16}}) {
+  for (const auto& model : {std::pair{(models / "tl-mini-f16.gguf"), gg::ggml_type::f16},
+                            std::pair{(dir / "bf16.gguf"), gg::ggml_type::bf16}}) {
+    // Plain names: clang 14 cannot capture structured bindings in CAPTURE's lambda.
+    const auto& in = model.first;
+    const auto type = model.second;
     CAPTURE(in.string());
     const auto a = gg::file::open(in.string());
     REQUIRE(a.tensor("blk.0.attn_q.weight").type == type);
