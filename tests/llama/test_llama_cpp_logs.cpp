@@ -75,7 +75,10 @@ TEST_CASE("llama.cpp logs: KL-divergence statistics of every tl-mini run") {
   if (ref.empty()) return;
   const auto j = read_json(ref / "llama.cpp-reference.json")["kld_c256_chunks20"];
   int checked = 0;
-  for (const auto& [key, want] : j.items()) {
+  for (const auto& item : j.items()) {
+    // Plain names: clang 14 cannot capture structured bindings in CAPTURE's lambda.
+    const std::string key = item.key();
+    const auto& want = item.value();
     CAPTURE(key);
     const auto text = read_text(ref / "llama.cpp-logs" / ("kld-tl-mini-" + key + ".txt"));
     const auto r = parse_kld_log(split_captured(text).out);
