@@ -420,11 +420,37 @@ void stochastic_kernel(const kernel_params& params, const float* in, float* out,
   }
 }
 
+template <class Arch>
+void fake_quantize_span(const kernel_params& params, const float* in, float* out, std::size_t n,
+                        std::uint64_t first_index) noexcept;
+
 /// out[i] = round_to(format, in[i], options, first_index + i) for i < n, for the format and
 /// options `p` was made from. `in` and `out` are the same span or do not overlap.
 template <class Arch>
 void fake_quantize_kernel(const kernel_params& params, const float* in, float* out, std::size_t n,
                           std::uint64_t first_index) noexcept {
+  // A 64-byte vector that is not 64-byte aligned straddles two cache lines on every load and
+  // store: 6.8 -> 4.2 G elements/s for fp8 on 64 MiB in memory. The first elements up to the
+  // output's next vector boundary are rounded on their own (every element is rounded alone, so
+  // the split does not change a bit).
+  constexpr std::size_t bytes = xsimd::batch<float, Arch>::size * sizeof(float);
+  if constexpr (bytes > 16) {
+    const std::size_t mis = reinterpret_cast<std::uintptr_t>(out) % bytes;
+    if (mis != 0 && mis % sizeof(float) == 0 && n > 4 * bytes / sizeof(float)) {
+      const std::size_t head = (bytes - mis) / sizeof(float);
+      fake_quantize_span<Arch>(params, in, out, head, first_index);
+      in += head;
+      out += head;
+      n -= head;
+      first_index += head;
+    }
+  }
+  fake_quantize_span<Arch>(params, in, out, n, first_index);
+}
+
+template <class Arch>
+void fake_quantize_span(const kernel_params& params, const float* in, float* out, std::size_t n,
+                        std::uint64_t first_index) noexcept {
   using fb = xsimd::batch<float, Arch>;
   // A local copy: the stores (may-alias vector types) would otherwise make the compiler reload
   // every parameter in the loop.
