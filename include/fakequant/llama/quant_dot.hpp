@@ -220,12 +220,6 @@ FQ_FORCE_INLINE float int_dot(const int_dot_args& g, const int_row& w,
   const std::int16_t* a = xq.values(t);
   const float* da = xq.scales(t);
   float sum = 0.0f;
-  if (g.type == gguf::ggml_type::q8_0) {
-    // ggml's Q8_0 product (vec_dot and llamafile's tinyBLAS alike): eight float lanes, lane l
-    // accumulating the integer sum of elements 4l … 4l+3 of each block times the block scale,
-    // the lanes then added in a fixed order (halves, then pairs).
-    return g.k->dot_q8_0(w.q, a, w.d, da, g.nb);
-  }
   // Q4_0 (ggml repacks it and gives each output one lane) and the k-quants: block by block.
   g.k->dot_i16_blocks(w.q, a, g.nb, g.bl, isum);
   for (std::size_t i = 0; i < g.nb; ++i)
@@ -281,6 +275,17 @@ inline void matmul_int(const kernel_table& k, const weight& w, const quantized_a
                           mins ? s.dmin.data() + r * g.nb : nullptr,
                           mins ? s.min.data() + r * (cols / 32) : nullptr};
             decode_int_row(w.type, w.row(r0 + r), n_wblocks, decoded[r]);
+          }
+          if (w.type == gguf::ggml_type::q8_0) {
+            // ggml's Q8_0 product (vec_dot and llamafile's tinyBLAS alike), four tokens at once.
+            const std::size_t da_stride = cols / 32;
+            for (std::size_t t = 0; t < xq.tokens; t += 4) {
+              const std::size_t nt = std::min<std::size_t>(4, xq.tokens - t);
+              for (std::size_t r = 0; r < nr; ++r)
+                k.dot_q8_0(decoded[r].q, decoded[r].d, xq.values(t), cols, xq.scales(t), da_stride,
+                           nt, g.nb, y + t * rows + r0 + r, rows);
+            }
+            continue;
           }
           for (std::size_t t = 0; t < xq.tokens; ++t)
             for (std::size_t r = 0; r < nr; ++r)

@@ -57,11 +57,15 @@ struct kernel_table {
   /// lanes of ggml's 32-element Q8_0 block product.
   void (*dot_i16_quads)(const std::int16_t* w, const std::int16_t* a, std::size_t n,
                         std::int32_t* out) noexcept;
-  /// ggml's Q8_0 block product of a weight row and an activation row (n_blocks blocks of 32
-  /// values, block scales dw and da): eight float lanes, lane l += (dw·da) × (integer sum of
-  /// elements 4l … 4l+3 of the block) in one rounding, then the lanes added as its hsum_float_8.
-  float (*dot_q8_0)(const std::int16_t* w, const std::int16_t* a, const float* dw, const float* da,
-                    std::size_t n_blocks) noexcept;
+  /// ggml's Q8_0 block product of the weight row w (n_blocks blocks of 32 values, scales dw) and
+  /// each of the n ≤ 4 activation rows a + j·a_stride (scales da + j·da_stride) into
+  /// out[j·out_stride]: eight float lanes, lane l += (dw·da) × (integer sum of elements 4l … 4l+3
+  /// of the block) in one rounding, then the lanes added as its hsum_float_8. The rows share the
+  /// weight loads and their independent chains hide the FMA latency; each output's arithmetic is
+  /// that of its product alone.
+  void (*dot_q8_0)(const std::int16_t* w, const float* dw, const std::int16_t* a,
+                   std::size_t a_stride, const float* da, std::size_t da_stride, std::size_t n,
+                   std::size_t n_blocks, float* out, std::size_t out_stride) noexcept;
 };
 
 /// Packs `tokens` rows of k_len floats into panels of `panel_tokens`, each stored k-major
@@ -411,49 +415,92 @@ void dot_i16_quads_kernel(const std::int16_t* w, const std::int16_t* a, std::siz
   }
 }
 
+#if defined(__AVX2__) && defined(__FMA__)
+// The eight 32-bit lane sums (elements 4l … 4l+3) of one 32-value block product.
 template <class Arch>
-float dot_q8_0_kernel(const std::int16_t* w, const std::int16_t* a, const float* dw,
-                      const float* da, std::size_t n_blocks) noexcept {
+FQ_FORCE_INLINE __m256i q8_0_quads(const std::int16_t* w, const std::int16_t* a) noexcept {
+#if defined(__AVX512BW__)
+  if constexpr (std::is_base_of_v<xsimd::avx512bw, Arch>) {
+    const __m512i p = _mm512_madd_epi16(_mm512_loadu_si512(w), _mm512_loadu_si512(a));
+    return _mm512_cvtepi64_epi32(_mm512_add_epi32(p, _mm512_srli_epi64(p, 32)));
+  }
+#endif
+  const __m256i p0 = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)),
+                                       _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a)));
+  const __m256i p1 =
+      _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 16)),
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 16)));
+  // hadd leaves quads 0 1 4 5 | 2 3 6 7; the 64-bit permute puts them in order.
+  return _mm256_permute4x64_epi64(_mm256_hadd_epi32(p0, p1), 0xD8);
+}
+
+template <std::size_t N, class Arch>
+FQ_FORCE_INLINE void dot_q8_0_rows(const std::int16_t* w, const float* dw, const std::int16_t* a,
+                                   std::size_t a_stride, const float* da, std::size_t da_stride,
+                                   std::size_t n_blocks, float* out,
+                                   std::size_t out_stride) noexcept {
+  __m256 acc[N];
+  for (std::size_t j = 0; j < N; ++j) acc[j] = _mm256_setzero_ps();
+  for (std::size_t b = 0; b < n_blocks; ++b) {
+    for (std::size_t j = 0; j < N; ++j) {
+      const __m256i quads = q8_0_quads<Arch>(w + 32 * b, a + j * a_stride + 32 * b);
+      acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw[b] * da[j * da_stride + b]),
+                               _mm256_cvtepi32_ps(quads), acc[j]);
+    }
+  }
+  // hsum_float_8 of each: h = high half + low half, then (h0 + h2) + (h1 + h3); for four rows
+  // on their 4 × 4 transpose, which does the same additions lane by lane.
+  __m128 h[4];
+  for (std::size_t j = 0; j < N; ++j)
+    h[j] = _mm_add_ps(_mm256_extractf128_ps(acc[j], 1), _mm256_castps256_ps128(acc[j]));
+  if constexpr (N == 4) {
+    _MM_TRANSPOSE4_PS(h[0], h[1], h[2], h[3]);
+    alignas(16) float r[4];
+    _mm_store_ps(r, _mm_add_ps(_mm_add_ps(h[0], h[2]), _mm_add_ps(h[1], h[3])));
+    for (std::size_t j = 0; j < 4; ++j) out[j * out_stride] = r[j];
+  } else {
+    for (std::size_t j = 0; j < N; ++j) {
+      __m128 v = _mm_add_ps(h[j], _mm_movehl_ps(h[j], h[j]));
+      v = _mm_add_ss(v, _mm_movehdup_ps(v));
+      out[j * out_stride] = _mm_cvtss_f32(v);
+    }
+  }
+}
+#endif
+
+template <class Arch>
+void dot_q8_0_kernel(const std::int16_t* w, const float* dw, const std::int16_t* a,
+                     std::size_t a_stride, const float* da, std::size_t da_stride, std::size_t n,
+                     std::size_t n_blocks, float* out, std::size_t out_stride) noexcept {
 #if defined(__AVX2__) && defined(__FMA__)
   if constexpr (std::is_base_of_v<xsimd::avx2, Arch> || std::is_base_of_v<xsimd::avx512bw, Arch>) {
-    __m256 acc = _mm256_setzero_ps();
-    for (std::size_t b = 0; b < n_blocks; ++b) {
-      const std::int16_t* wb = w + 32 * b;
-      const std::int16_t* ab = a + 32 * b;
-      __m256i quads;
-#if defined(__AVX512BW__)
-      if constexpr (std::is_base_of_v<xsimd::avx512bw, Arch>) {
-        const __m512i p = _mm512_madd_epi16(_mm512_loadu_si512(wb), _mm512_loadu_si512(ab));
-        quads = _mm512_cvtepi64_epi32(_mm512_add_epi32(p, _mm512_srli_epi64(p, 32)));
-      } else
-#endif
-      {
-        const __m256i p0 =
-            _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb)),
-                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab)));
-        const __m256i p1 =
-            _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + 16)),
-                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + 16)));
-        quads = _mm256_permute4x64_epi64(_mm256_hadd_epi32(p0, p1), 0xD8);
-      }
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(dw[b] * da[b]), _mm256_cvtepi32_ps(quads), acc);
+    switch (n) {
+      case 4:
+        return dot_q8_0_rows<4, Arch>(w, dw, a, a_stride, da, da_stride, n_blocks, out, out_stride);
+      case 3:
+        return dot_q8_0_rows<3, Arch>(w, dw, a, a_stride, da, da_stride, n_blocks, out, out_stride);
+      case 2:
+        return dot_q8_0_rows<2, Arch>(w, dw, a, a_stride, da, da_stride, n_blocks, out, out_stride);
+      default:
+        for (std::size_t j = 0; j < n; ++j)
+          dot_q8_0_rows<1, Arch>(w, dw, a + j * a_stride, 0, da + j * da_stride, 0, n_blocks,
+                                 out + j * out_stride, 0);
+        return;
     }
-    __m128 h = _mm_add_ps(_mm256_extractf128_ps(acc, 1), _mm256_castps256_ps128(acc));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
   }
 #endif
-  float lane[8] = {};
-  std::int32_t q[8];
-  for (std::size_t b = 0; b < n_blocks; ++b) {
-    dot_i16_quads_kernel<Arch>(w + 32 * b, a + 32 * b, 32, q);
-    const float d = dw[b] * da[b];
-    for (std::size_t l = 0; l < 8; ++l) lane[l] = std::fma(d, static_cast<float>(q[l]), lane[l]);
+  for (std::size_t j = 0; j < n; ++j) {
+    float lane[8] = {};
+    std::int32_t q[8];
+    for (std::size_t b = 0; b < n_blocks; ++b) {
+      dot_i16_quads_kernel<Arch>(w + 32 * b, a + j * a_stride + 32 * b, 32, q);
+      const float d = dw[b] * da[j * da_stride + b];
+      for (std::size_t l = 0; l < 8; ++l) lane[l] = std::fma(d, static_cast<float>(q[l]), lane[l]);
+    }
+    float h[4];
+    for (std::size_t l = 0; l < 4; ++l) h[l] = lane[l + 4] + lane[l];
+    out[j * out_stride] = (h[0] + h[2]) + (h[1] + h[3]);
   }
-  float h[4];
-  for (std::size_t l = 0; l < 4; ++l) h[l] = lane[l + 4] + lane[l];
-  return (h[0] + h[2]) + (h[1] + h[3]);
 }
 
 }  // namespace detail
