@@ -109,7 +109,7 @@ class atomic_file {
       while (done < hole && in_kernel) {
         loff_t in_off = static_cast<loff_t>(offset + done);
         const auto n = ::copy_file_range(in_fd, &in_off, fd_, nullptr,
-                                         std::min<std::uint64_t>(hole - done, 1u << 30), 0);
+                                         std::min<std::uint64_t>(hole - done, chunk), 0);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == ENOSPC || errno == EFBIG || errno == EIO)) fail("write failed");
         if (n <= 0) {  // unsupported here (EXDEV, EINVAL, ENOSYS…): finish with write()
