@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Issue 7's performance target, whole program: test1's phases 1–2 (backup with SHA-256, fake
+# Issue 7's performance target, whole program: test1's phases 1–2 (backup compared in full, SHA-256 of the original, fake
 # quantization, verification) and the numerical analysis on a TinyLlama-1.1B-shaped F16 model
 # (2.2 GB), against one `cp --reflink=never` of the same file measured in the same run.
 # Targets: time ≤ 3 × cp, peak RssAnon ≤ 512 MB. Both a first run (the backup is copied) and a

@@ -246,7 +246,8 @@ void run(const sweep_args& a) {
   fs::create_directories(out);
   run_log log(out / "run.log");
   log.note("# fakequant sweep — " + a.command_line);
-  const auto p = prepare(a, log);
+  auto p = prepare(a, log);
+  record_sha256(p, log);
   const auto fa = fq::gguf::file::open(p.original.string());
   const auto tok = fq::llama::tokenizer::from_file(fa);
 

@@ -41,9 +41,10 @@ void run(const test1_args& a) {
   log.note("# fakequant test1 — " + a.command_line);
 
   // Phase 1: prepare. Phase 2: fake-quantize, verify, numerical analysis.
-  const auto p = prepare(a, log);
+  auto p = prepare(a, log);
   const auto fa = fq::gguf::file::open(p.original.string());
   const auto q = quantize_and_analyse(fa, e, p.data, results, log);
+  record_sha256(p, log);
   summary_input in;
   in.args = &a;
   in.exp = &e;

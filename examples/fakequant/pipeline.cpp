@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <fakequant/detail/sha256.hpp>
 #include <fakequant/format/scaling.hpp>
 #include <fakequant/llama/generate.hpp>
@@ -56,33 +57,30 @@ std::string sha256_of(const fs::path& p) {
   return h.hex();
 }
 
-// The digests of two files, the second hashed on its own thread: hashing is CPU-bound and the
-// files are independent, so on two cores the check costs about one file's hashing time.
-std::pair<std::string, std::string> sha256_of_both(const fs::path& a, const fs::path& b) {
-  auto db = std::async(std::launch::async, [&b] { return sha256_of(b); });
-  std::string da = sha256_of(a);  // if this throws, db's destructor waits for its thread
-  return {std::move(da), db.get()};
+bool same_bytes(const fs::path& a, const fs::path& b) {
+  if (fs::file_size(a) != fs::file_size(b)) return false;
+  const auto ma = fq::gguf::mapped_file::open(a.string());
+  const auto mb = fq::gguf::mapped_file::open(b.string());
+  const auto x = ma.bytes(), y = mb.bytes();
+  constexpr std::size_t piece = std::size_t{8} << 20;  // stop early at a difference
+  for (std::size_t i = 0; i < x.size(); i += piece)
+    if (std::memcmp(x.data() + i, y.data() + i, std::min(piece, x.size() - i)) != 0) return false;
+  return true;
 }
 
-// Copies `from` to `to` through a temporary file, unless `to` already holds the same bytes. Either
-// way both files are hashed in full and compared; nothing about the backup is taken on trust.
+// Copies `from` to `to` through a temporary file, unless `to` already holds the same bytes; either
+// way the backup is compared byte for byte with the original (after the copy is flushed), so
+// nothing about it is taken on trust. A full comparison proves more than comparing two digests
+// and reads each file once; the original's SHA-256 is recorded beside it (record_sha256).
 bool backup(const fs::path& from, const fs::path& to) {
-  std::optional<std::string> from_digest;
-  if (fs::exists(to) && fs::file_size(to) == fs::file_size(from)) {
-    auto [f, t] = sha256_of_both(from, to);
-    if (f == t) return false;  // reused
-    from_digest = std::move(f);
-  }
+  if (fs::exists(to) && same_bytes(from, to)) return false;  // reused
   const auto src = fq::gguf::mapped_file::open(from.string());
-  // The original is hashed while the kernel copies it; the copy is hashed once it is durable.
-  auto digest =
-      std::async(std::launch::async, [&] { return from_digest ? *from_digest : sha256_of(from); });
   fq::atomic_file out(to);
   out.copy_from(src.fd(), 0, src.bytes());
   out.commit();
-  if (sha256_of(to) != digest.get())
+  if (!same_bytes(from, to))
     throw fq::error(fq::errc::io_error, to.string(),
-                    "the backup's SHA-256 differs from the original's");
+                    "the backup differs from the original after copying");
   return true;
 }
 
@@ -183,12 +181,14 @@ prepared prepare(const common_args& a, run_log& log) {
   if (text_src.empty()) throw CLI::ValidationError("--text", "a text file is required (or --demo)");
   p.original = p.data / "original_model.gguf";
   p.text = p.data / text_src.filename();
-  log.step("back up the original model (SHA-256 checked)", [&] {
+  // The original's digest is for the record: hashed on its own thread while the backup is copied
+  // and phase 2 runs (record_sha256 waits for it).
+  p.sha256 = std::async(std::launch::async, [src = model_src] { return sha256_of(src); }).share();
+  log.step("back up the original model (compared in full)", [&] {
     const bool copied = backup(model_src, p.original);
     log.note(copied ? "  copied " + model_src.string() +
-                          " (SHA-256 of the copy and the original compared in full)"
-                    : "  reused the verified backup (SHA-256 of the backup and the original "
-                      "compared in full)");
+                          " (the copy compared byte for byte with the original)"
+                    : "  reused the verified backup (compared byte for byte with the original)");
   });
   if (fs::absolute(text_src) != fs::absolute(p.text)) write_text_file(p.text, read_file(text_src));
   const auto kernels = fq::llama::best_kernels();
@@ -201,6 +201,17 @@ prepared prepare(const common_args& a, run_log& log) {
   p.ppl.eval.threads = a.threads;
   p.ppl.eval.kernels = kernels;
   return p;
+}
+
+void record_sha256(prepared& p, run_log& log) {
+  if (!p.sha256.valid() || p.environment.contains("original_sha256")) return;
+  const std::string digest = p.sha256.get();
+  p.environment["original_sha256"] = digest;
+  fq::atomic_file out(p.original.string() + ".sha256");  // `sha256sum -c` reads it
+  out.write(digest + "  " + p.original.filename().string() + "\n");
+  out.commit();
+  log.note("  SHA-256 of the original: " + digest + " (also in " + p.original.filename().string() +
+           ".sha256)");
 }
 
 quantized quantize_and_analyse(const fq::gguf::file& fa, const experiment& e, const fs::path& data,

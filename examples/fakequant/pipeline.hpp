@@ -17,6 +17,7 @@
 #include <fakequant/quantize.hpp>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -85,8 +86,12 @@ struct prepared {
   fs::path data, original, text;
   fq::llama::perplexity_options ppl;
   nlohmann::json environment;
+  std::shared_future<std::string> sha256;  ///< of the original, being computed
 };
 prepared prepare(const common_args& a, run_log& log);
+/// Waits for the original's SHA-256 and records it: run.log, environment.original_sha256, and
+/// DATA/original_model.gguf.sha256 in sha256sum's format.
+void record_sha256(prepared& p, run_log& log);
 
 /// Phase 2 and the numerical analysis of one experiment.
 struct numerical {

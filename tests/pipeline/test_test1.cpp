@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // `fakequant test1`: the plan's files, figures equal to `fakequant perplexity`, backup reuse,
 // errors.
+#include <fakequant/detail/sha256.hpp>
+#include <fakequant/gguf.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -63,6 +65,16 @@ TEST_CASE("test1: perplexities equal fakequant perplexity's - the second run reu
     REQUIRE(fq_test::run_program(args).status == 0);
     CHECK(read(fs::path(work) / "results" / "layer0" / "run.log")
               .find("reused the verified backup") != std::string::npos);
+    // The original's SHA-256 beside the backup, as sha256sum writes it, and in the summary.
+    fq::detail::sha256 h;
+    const auto m = fq::gguf::mapped_file::open((models / name).string());
+    h.update(m.bytes());
+    const std::string digest = h.hex();
+    CHECK(read(fs::path(work) / "data" / "original_model.gguf.sha256") ==
+          digest + "  original_model.gguf\n");
+    const auto j =
+        nlohmann::json::parse(read(fs::path(work) / "results" / "layer0" / "test1_summary.json"));
+    CHECK(j["environment"]["original_sha256"] == digest);
   }
 }
 
