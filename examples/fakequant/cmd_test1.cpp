@@ -139,20 +139,8 @@ void register_test1(CLI::App& app) {
   cmd->add_option("--tensors", a->tensors, "tensors to fake-quantize (names or globs)");
   cmd->add_option("--format", a->format, "target format");
   cmd->add_option("--name", a->name, "experiment name (results/NAME, fake_quant_NAME.gguf)");
-  cmd->add_option("--backend", a->backend, "builtin (fakequant's evaluator) or llama.cpp")
-      ->check(CLI::IsMember({"builtin", "llama.cpp"}));
-  cmd->add_option("--llama-cpp-dir", a->llama_cpp_dir,
-                  "llama.cpp build folder (with llama-completion and llama-perplexity)");
-  cmd->add_option("--threads", a->threads, "threads (default: all cores)")
-      ->check(CLI::Range(1, 1024));
-  cmd->add_option("--ctx-size", a->ctx, "perplexity context")->check(CLI::Range(8, 1 << 20));
-  cmd->add_option("--batch-size", a->batch, "perplexity batch")->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--chunks", a->chunks, "perplexity chunks (default: all)")
-      ->check(CLI::Range(1, 1 << 30));
-  cmd->add_option("--seed", a->seed, "seed of the sampled conversation runs");
+  add_evaluation_options(*cmd, *a);
   cmd->add_option("--store", a->store, "same or f32")->check(CLI::IsMember({"same", "f32"}));
-  cmd->add_option("--lang", a->lang, "report language: en or zh-TW (Traditional Chinese)")
-      ->check(CLI::IsMember({"en", "zh-TW"}));
   cmd->add_flag("--until-confident", a->until_confident,
                 "stop the perplexity runs, after at least 4 chunks, once the 99 % interval of the "
                 "increase lies in one band");

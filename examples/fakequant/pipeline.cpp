@@ -203,6 +203,22 @@ prepared prepare(const common_args& a, run_log& log) {
   return p;
 }
 
+void add_evaluation_options(CLI::App& cmd, common_args& a) {
+  cmd.add_option("--backend", a.backend, "builtin (fakequant's evaluator) or llama.cpp")
+      ->check(CLI::IsMember({"builtin", "llama.cpp"}));
+  cmd.add_option("--llama-cpp-dir", a.llama_cpp_dir,
+                 "llama.cpp build folder (with llama-completion and llama-perplexity)");
+  cmd.add_option("--threads", a.threads, "threads (default: all cores)")
+      ->check(CLI::Range(1, 1024));
+  cmd.add_option("--ctx-size", a.ctx, "perplexity context")->check(CLI::Range(8, 1 << 20));
+  cmd.add_option("--batch-size", a.batch, "perplexity batch")->check(CLI::Range(1, 1 << 20));
+  cmd.add_option("--chunks", a.chunks, "perplexity chunks (default: all)")
+      ->check(CLI::Range(1, 1 << 30));
+  cmd.add_option("--seed", a.seed, "seed of the sampled conversation runs");
+  cmd.add_option("--lang", a.lang, "report language: en or zh-TW (Traditional Chinese)")
+      ->check(CLI::IsMember({"en", "zh-TW"}));
+}
+
 void record_sha256(prepared& p, run_log& log) {
   if (!p.sha256.valid() || p.environment.contains("original_sha256")) return;
   const std::string digest = p.sha256.get();

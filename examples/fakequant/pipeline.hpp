@@ -6,6 +6,7 @@
 // built-in evaluator and the user's llama.cpp build (llama_cpp_backend.hpp).
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <fakequant/decision.hpp>
 #include <fakequant/gguf.hpp>
@@ -71,6 +72,10 @@ struct common_args {
   std::string command_line;
   bool zh() const { return lang == "zh-TW"; }
 };
+
+/// The options test1 and sweep share: --backend, --llama-cpp-dir, --threads, --ctx-size,
+/// --batch-size, --chunks, --seed, --lang.
+void add_evaluation_options(CLI::App& cmd, common_args& a);
 
 /// One fake-quantization experiment (a line of a sweep's experiments file).
 struct experiment {
