@@ -15,20 +15,11 @@
 #include <vector>
 
 #if defined(__x86_64__) || defined(_M_X64)
-#include <cpuid.h>
 #include <immintrin.h>
 #define FQ_BENCH_X86 1
 #endif
 
 namespace {
-
-#if defined(__x86_64__) || defined(_M_X64)
-// F16C (CPUID.1:ECX bit 29); clang 14's __builtin_cpu_supports does not know the name.
-bool cpu_has_f16c() {
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  return __get_cpuid(1, &a, &b, &c, &d) && ((c >> 29) & 1u);
-}
-#endif
 
 using namespace fq::format;
 
@@ -112,7 +103,7 @@ const bool registered = [] {
   for (const auto& s : sizes) {
     const std::string tail = std::string("/") + s.name;
 #ifdef FQ_BENCH_X86
-    if (__builtin_cpu_supports("avx2") && cpu_has_f16c())
+    if (fq::detail::cpu_has_arch("avx2"))
       benchmark::RegisterBenchmark(("baseline/f16c_round_trip" + tail).c_str(), bm_hardware,
                                    &f16c_round_trip, s.n);
     if (__builtin_cpu_supports("avx512bf16"))

@@ -22,7 +22,6 @@
 #include "format/kernel_check.hpp"
 
 #if defined(__x86_64__) || defined(_M_X64)
-#include <cpuid.h>
 #include <immintrin.h>
 #define FQ_SWEEP_X86 1
 #endif
@@ -30,14 +29,6 @@
 using namespace fq::format;
 
 namespace {
-
-#if defined(__x86_64__) || defined(_M_X64)
-// F16C (CPUID.1:ECX bit 29); clang 14's __builtin_cpu_supports does not know the name.
-bool cpu_has_f16c() {
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  return __get_cpuid(1, &a, &b, &c, &d) && ((c >> 29) & 1u);
-}
-#endif
 
 constexpr std::size_t piece = std::size_t{1} << 16;
 constexpr std::size_t pieces = (std::size_t{1} << 32) / piece;
@@ -208,7 +199,7 @@ int main(int argc, char** argv) {
     for (const auto& f : {bf16, fp16, fp8_e4m3, fp8_e5m2}) bad += sweep(default_rne(f), pool);
   } else if (what == "oracles" && argc == 2) {
 #ifdef FQ_SWEEP_X86
-    if (cpu_has_f16c() && __builtin_cpu_supports("avx2"))
+    if (fq::detail::cpu_has_arch("avx2"))
       bad += oracle("F16C", &f16c_round_trip, default_rne(fp16), pool);
     else
       std::printf("SKIPPED: this CPU has no F16C\n");

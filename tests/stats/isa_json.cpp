@@ -5,6 +5,7 @@
 // the examples' arch/ units), and must equal those of this build's own default-arch kernel.
 #include <cstdio>
 #include <cstdlib>
+#include <fakequant/detail/arch.hpp>
 #include <fakequant/stats/dispatch.hpp>
 #include <fakequant/stats/json.hpp>
 #include <limits>
@@ -13,16 +14,6 @@
 #include <vector>
 
 namespace {
-
-bool cpu_has(const std::string& isa) {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-  if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (isa == "avx512")
-    return __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl");
-#endif
-  return true;
-}
 
 fq::stats::paired_kernel kernel;  // the dispatched one named on the command line
 
@@ -45,7 +36,7 @@ nlohmann::json case_json(std::vector<float> a, std::vector<float> b, unsigned th
 
 int main(int argc, char** argv) {
   // Before any vector code of this build runs: a CPU without the instruction set skips.
-  if (argc > 1 && !cpu_has(argv[1])) {
+  if (argc > 1 && !fq::detail::cpu_has_arch(argv[1])) {
     std::puts("SKIP");
     return 0;
   }

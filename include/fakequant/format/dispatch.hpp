@@ -11,6 +11,7 @@
 #include <string_view>
 #include <xsimd/xsimd.hpp>
 
+#include "../detail/arch.hpp"
 #include "../error.hpp"
 #include "kernels.hpp"
 
@@ -41,39 +42,16 @@ inline bool arch_kernels_linked() noexcept {
 }
 
 /// Names accepted by kernels_for() and FQ_FORCE_ARCH, best first.
-inline std::string_view kernel_names() noexcept {
-#if defined(__x86_64__) || defined(_M_X64)
-  return "avx512, avx2, sse2";
-#else
-  return "default";
-#endif
-}
+inline std::string_view kernel_names() noexcept { return fq::detail::arch_names(); }
 
 /// Whether this CPU runs the named kernels (false for unknown names).
-inline bool cpu_has(std::string_view name) noexcept {
-#if defined(__x86_64__) || defined(_M_X64)
-  const auto cpu = xsimd::available_architectures();
-  if (name == "avx512") return cpu.avx512bw;
-  if (name == "avx2") return cpu.avx2;
-  return name == "sse2";
-#else
-  return name == "default";
-#endif
-}
+inline bool cpu_has(std::string_view name) noexcept { return fq::detail::cpu_has_arch(name); }
 
-/// The kernels of a named architecture; an error when the name is unknown or the CPU lacks it.
+/// The kernels of a named architecture; an error when the name is unknown, the CPU lacks it or
+/// the program does not link the per-architecture kernels.
 inline format_kernels kernels_for(std::string_view name) {
-#if defined(__x86_64__) || defined(_M_X64)
-  const bool known = name == "avx512" || name == "avx2" || name == "sse2";
-#else
-  const bool known = name == "default";
-#endif
-  if (!known)
-    throw error(errc::invalid_argument, "",
-                "unknown kernel architecture '" + std::string(name) +
-                    "' (known: " + std::string(kernel_names()) + ")");
-  if (!cpu_has(name))
-    throw error(errc::unsupported, "", "this CPU cannot run the " + std::string(name) + " kernels");
+  fq::detail::require_arch(name);
+  if (name == "default") return default_format_kernels();
   if (!arch_kernels_linked())
     throw error(errc::unsupported, "",
                 "this program was built without the per-architecture format kernels");
@@ -86,18 +64,12 @@ inline format_kernels kernels_for(std::string_view name) {
 #endif
 }
 
-/// The best kernels this CPU runs, unless FQ_FORCE_ARCH names others.
+/// The best kernels this CPU runs, unless FQ_FORCE_ARCH names others; the compile flags' own
+/// (default_format_kernels) when the program does not link the per-architecture ones.
 inline format_kernels best_kernels() {
-  if (const char* forced = std::getenv("FQ_FORCE_ARCH"); forced && *forced)
-    return kernels_for(forced);
-#if defined(__x86_64__) || defined(_M_X64)
-  if (!arch_kernels_linked()) return default_format_kernels();
-  if (cpu_has("avx512")) return detail::format_kernels_avx512();
-  if (cpu_has("avx2")) return detail::format_kernels_avx2();
-  return detail::format_kernels_sse2();
-#else
-  return default_format_kernels();
-#endif
+  const char* forced = std::getenv("FQ_FORCE_ARCH");
+  if (!(forced && *forced) && !arch_kernels_linked()) return default_format_kernels();
+  return kernels_for(fq::detail::best_arch());
 }
 
 }  // namespace fq::format

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <xsimd/xsimd.hpp>
 
+#include "../detail/arch.hpp"
 #include "../error.hpp"
 #include "simd.hpp"
 
@@ -24,47 +25,20 @@ kernel_table kernels_avx512() noexcept;
 }  // namespace detail
 
 /// Names accepted by kernels_for() and the FQ_FORCE_ARCH environment variable.
-inline std::string_view kernel_names() noexcept {
-#if defined(__x86_64__) || defined(_M_X64)
-  return "avx512, avx2, sse2";
-#else
-  return "default";
-#endif
-}
+inline std::string_view kernel_names() noexcept { return fq::detail::arch_names(); }
 
 /// The kernels of a named architecture; an error when the name is unknown or the CPU lacks it.
 inline kernel_table kernels_for(std::string_view name) {
+  fq::detail::require_arch(name);
 #if defined(__x86_64__) || defined(_M_X64)
-  const auto cpu = xsimd::available_architectures();
-  if (name == "avx512") {
-    if (!cpu.avx512bw) throw error(errc::unsupported, "", "this CPU has no AVX-512 (F/BW)");
-    return detail::kernels_avx512();
-  }
-  if (name == "avx2") {
-    if (!(cpu.avx2 && cpu.fma3_avx2))
-      throw error(errc::unsupported, "", "this CPU has no AVX2+FMA");
-    return detail::kernels_avx2();
-  }
+  if (name == "avx512") return detail::kernels_avx512();
+  if (name == "avx2") return detail::kernels_avx2();
   if (name == "sse2") return detail::kernels_sse2();
 #endif
-  if (name == "default") return default_kernels();
-  throw error(errc::invalid_argument, "",
-              "unknown kernel architecture '" + std::string(name) +
-                  "' (known: " + std::string(kernel_names()) + ")");
+  return default_kernels();
 }
 
 /// The best kernels this CPU runs, unless FQ_FORCE_ARCH names others.
-inline kernel_table best_kernels() {
-  if (const char* forced = std::getenv("FQ_FORCE_ARCH"); forced && *forced)
-    return kernels_for(forced);
-#if defined(__x86_64__) || defined(_M_X64)
-  const auto cpu = xsimd::available_architectures();
-  if (cpu.avx512bw) return detail::kernels_avx512();
-  if (cpu.avx2 && cpu.fma3_avx2) return detail::kernels_avx2();
-  return detail::kernels_sse2();
-#else
-  return default_kernels();
-#endif
-}
+inline kernel_table best_kernels() { return kernels_for(fq::detail::best_arch()); }
 
 }  // namespace fq::llama

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <xsimd/xsimd.hpp>
 
+#include "../detail/arch.hpp"
 #include "../error.hpp"
 #include "paired.hpp"
 
@@ -23,42 +24,21 @@ paired_kernel paired_kernel_avx512() noexcept;
 #endif
 }  // namespace detail
 
-/// The kernel of a named architecture ("avx512", "avx2", "sse2" on x86-64, "default" anywhere);
+/// The kernel of a named architecture (fq::detail::arch_names());
 /// an error when the name is unknown or the CPU lacks it.
 ///
 ///     auto s = fq::stats::compare(a, b, {.kernel = fq::stats::paired_kernel_for("avx2")});
 inline paired_kernel paired_kernel_for(std::string_view name) {
+  fq::detail::require_arch(name);
 #if defined(__x86_64__) || defined(_M_X64)
-  const auto cpu = xsimd::available_architectures();
-  if (name == "avx512") {
-    if (!cpu.avx512bw) throw error(errc::unsupported, "", "this CPU has no AVX-512 (F/BW)");
-    return detail::paired_kernel_avx512();
-  }
-  if (name == "avx2") {
-    if (!(cpu.avx2 && cpu.fma3_avx2))
-      throw error(errc::unsupported, "", "this CPU has no AVX2+FMA");
-    return detail::paired_kernel_avx2();
-  }
+  if (name == "avx512") return detail::paired_kernel_avx512();
+  if (name == "avx2") return detail::paired_kernel_avx2();
   if (name == "sse2") return detail::paired_kernel_sse2();
 #endif
-  if (name == "default") return make_paired_kernel<xsimd::default_arch>();
-  throw error(errc::invalid_argument, "",
-              "unknown kernel architecture '" + std::string(name) +
-                  "' (known: avx512, avx2, sse2, default)");
+  return make_paired_kernel<xsimd::default_arch>();
 }
 
 /// The fastest kernel this CPU runs, unless the FQ_FORCE_ARCH environment variable names another.
-inline paired_kernel best_paired_kernel() {
-  if (const char* forced = std::getenv("FQ_FORCE_ARCH"); forced && *forced)
-    return paired_kernel_for(forced);
-#if defined(__x86_64__) || defined(_M_X64)
-  const auto cpu = xsimd::available_architectures();
-  if (cpu.avx512bw) return detail::paired_kernel_avx512();
-  if (cpu.avx2 && cpu.fma3_avx2) return detail::paired_kernel_avx2();
-  return detail::paired_kernel_sse2();
-#else
-  return make_paired_kernel<xsimd::default_arch>();
-#endif
-}
+inline paired_kernel best_paired_kernel() { return paired_kernel_for(fq::detail::best_arch()); }
 
 }  // namespace fq::stats
