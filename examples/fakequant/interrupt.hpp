@@ -16,9 +16,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/core.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -39,6 +41,9 @@ namespace detail_interrupt {
 inline std::atomic<const char*> resume_hint{
     "nothing half-written is left; rerun the same command to start again"};
 inline int max_fd = 1024;
+// A running child (a llama.cpp tool) and its scratch output files, set by child_scope.
+inline std::atomic<pid_t> child{0};
+inline char child_files[2][1024] = {};
 
 inline std::size_t put(char* buf, std::size_t at, std::size_t cap, const char* s) noexcept {
   while (*s != '\0' && at + 1 < cap) buf[at++] = *s++;
@@ -53,6 +58,17 @@ inline bool contains(const char* s, const char* w) noexcept {
 }
 
 extern "C" inline void on_interrupt(int sig) {
+  // A child gets the signal too (a terminal's Ctrl-C reaches the whole process group, a
+  // `kill -INT` of fakequant alone would leave it running); once it has ended, its scratch files
+  // can go.
+  if (const pid_t c = child.load(); c > 0) {
+    ::kill(c, sig);
+    int status = 0;
+    while (::waitpid(c, &status, 0) < 0 && errno == EINTR) {
+    }
+    for (const char* f : child_files)
+      if (f[0] != '\0') ::unlink(f);
+  }
   // Unlink every open file of this process whose name marks it as an unfinished output.
   int removed = 0;
   char link[40], target[4096];
@@ -121,6 +137,55 @@ inline void install_interrupt_handler() {
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
 }
+
+/// Runs `spawn` (which starts a child process and returns its pid, or throws) with SIGINT and
+/// SIGTERM held back, and registers the child and its scratch files `out` and `err` until
+/// destruction: an interruption then stops the child and removes the files. The child must be
+/// started with the signal mask `original_mask()` gives (posix_spawnattr_setsigmask).
+class child_scope {
+ public:
+  template <class Spawn>
+  child_scope(Spawn&& spawn, const std::string& out, const std::string& err) {
+    sigset_t hold;
+    sigemptyset(&hold);
+    sigaddset(&hold, SIGINT);
+    sigaddset(&hold, SIGTERM);
+    ::pthread_sigmask(SIG_BLOCK, &hold, &mask_);
+    try {
+      copy(detail_interrupt::child_files[0], out);
+      copy(detail_interrupt::child_files[1], err);
+      pid_ = spawn(mask_);
+    } catch (...) {
+      release();
+      throw;
+    }
+    detail_interrupt::child.store(pid_);
+    ::pthread_sigmask(SIG_SETMASK, &mask_, nullptr);  // a pending signal is handled here
+  }
+  child_scope(const child_scope&) = delete;
+  child_scope& operator=(const child_scope&) = delete;
+  ~child_scope() { release(); }
+  pid_t pid() const noexcept { return pid_; }
+
+ private:
+  static void copy(char* to, const std::string& from) noexcept {
+    const std::size_t n = std::min(from.size(), sizeof detail_interrupt::child_files[0] - 1);
+    std::memcpy(to, from.data(), n);
+    to[n] = '\0';
+  }
+  void release() noexcept {
+    sigset_t hold, old;
+    sigemptyset(&hold);
+    sigaddset(&hold, SIGINT);
+    sigaddset(&hold, SIGTERM);
+    ::pthread_sigmask(SIG_BLOCK, &hold, &old);
+    detail_interrupt::child.store(0);
+    detail_interrupt::child_files[0][0] = detail_interrupt::child_files[1][0] = '\0';
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+  sigset_t mask_{};
+  pid_t pid_ = 0;
+};
 
 /// What the interrupt message tells the user to do (a string that lives as long as the program).
 inline void set_resume_hint(const char* hint) { detail_interrupt::resume_hint.store(hint); }

@@ -15,6 +15,7 @@
 #include <fakequant/llama/llama_cpp_logs.hpp>
 #include <random>
 
+#include "interrupt.hpp"
 #include "json_util.hpp"
 
 extern char** environ;
@@ -92,18 +93,28 @@ tool_run run_tool(const fs::path& exe, const std::vector<std::string>& args) {
   std::vector<char*> argv;
   for (auto& s : owned) argv.push_back(s.data());
   argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    std::error_code ec;
-    fs::remove(out, ec);
-    fs::remove(err, ec);
-    throw fq::error(fq::errc::io_error, exe.string(),
-                    fmt::format("cannot run it: {}", std::strerror(rc)));
-  }
+  const auto spawn = [&](const sigset_t& mask) {
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setsigmask(&attr, &mask);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    pid_t pid = 0;
+    const int rc = ::posix_spawn(&pid, exe.c_str(), &fa, &attr, argv.data(), environ);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+      std::error_code ec;
+      fs::remove(out, ec);
+      fs::remove(err, ec);
+      throw fq::error(fq::errc::io_error, exe.string(),
+                      fmt::format("cannot run it: {}", std::strerror(rc)));
+    }
+    return pid;
+  };
+  // An interruption stops the tool too and removes its scratch files (interrupt.hpp).
+  const child_scope child(spawn, out.string(), err.string());
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  while (::waitpid(child.pid(), &status, 0) < 0 && errno == EINTR) {
   }
   r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.out = read_file(out);

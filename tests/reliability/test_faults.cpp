@@ -12,10 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <fakequant/gguf.hpp>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -415,4 +417,50 @@ TEST_CASE("concurrency - test1 and sweep refuse a work folder whose lock is held
     CHECK(!fs::exists(wd / "data"));  // nothing touched
   }
   ::close(fd);
+}
+
+TEST_CASE("faults - SIGINT to fakequant alone also stops a running llama.cpp tool") {
+  // A `kill -INT` of fakequant (not of its process group, as a terminal's Ctrl-C would be) must
+  // not leave the tool running, nor its scratch output files in TMPDIR.
+  fq_test::temp_dir dir;
+  const auto tools = dir / "tools", tmp = dir / "tmp", pid_file = dir / "tool.pid";
+  fs::create_directories(tools);
+  fs::create_directories(tmp);
+  for (const char* name : {"llama-completion", "llama-perplexity"}) {
+    std::ofstream(tools / name) << "#!/bin/sh\necho $$ > '" << pid_file.string() << ".tmp'\nmv '"
+                                << pid_file.string() << ".tmp' '" << pid_file.string()
+                                << "'\nexec sleep 120\n";
+    fs::permissions(tools / name, fs::perms::owner_all, fs::perm_options::add);
+  }
+  const char* old_tmp = std::getenv("TMPDIR");
+  const std::string saved = old_tmp ? old_tmp : "";
+  ::setenv("TMPDIR", tmp.c_str(), 1);
+  child c({"test1", "--demo", "--workdir", (dir / "wd").string(), "--backend", "llama.cpp",
+           "--llama-cpp-dir", tools.string()},
+          dir.path());
+  if (old_tmp)
+    ::setenv("TMPDIR", saved.c_str(), 1);
+  else
+    ::unsetenv("TMPDIR");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(pid_file) && c.running() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  REQUIRE(fs::exists(pid_file));
+  pid_t tool = 0;
+  std::ifstream(pid_file) >> tool;
+  REQUIRE(tool > 0);
+  CHECK(::kill(tool, 0) == 0);  // the tool runs
+  ::kill(c.pid(), SIGINT);
+  const auto r = c.wait();
+  CAPTURE(r.err);
+  CHECK(r.status == 130);
+  CHECK(r.err.find("fakequant: interrupted by SIGINT") != std::string::npos);
+  // Stopped and reaped by fakequant's handler: no such process any more.
+  const bool gone = ::kill(tool, 0) == -1 && errno == ESRCH;
+  CHECK(gone);
+  if (!gone) ::kill(tool, SIGKILL);  // leave no sleeping tool behind a failure
+  std::size_t scratch = 0;
+  for (const auto& e : fs::directory_iterator(tmp))
+    scratch += e.path().filename().string().rfind("fakequant-", 0) == 0;
+  CHECK(scratch == 0);
 }
