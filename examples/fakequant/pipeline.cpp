@@ -3,10 +3,12 @@
 #include "pipeline.hpp"
 
 #include <fmt/core.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstring>
+#include <fakequant/detail/equal_bytes.hpp>
 #include <fakequant/detail/sha256.hpp>
 #include <fakequant/format/scaling.hpp>
 #include <fakequant/llama/generate.hpp>
@@ -57,15 +59,35 @@ std::string sha256_of(const fs::path& p) {
   return h.hex();
 }
 
+// The digest in BACKUP.sha256 when that record is newer than the last change of the original and of
+// the backup: their status-change times, which no one can set back, say whether either file was
+// written, replaced or touched since the digest was computed.
+std::optional<std::string> recorded_sha256(const fs::path& original, const fs::path& backup) {
+  const std::string record = backup.string() + ".sha256";
+  struct stat r {
+  }, o{}, b{};
+  if (::stat(record.c_str(), &r) != 0 || ::stat(original.c_str(), &o) != 0 ||
+      ::stat(backup.c_str(), &b) != 0)
+    return std::nullopt;
+  const auto newer = [](const timespec& x, const timespec& y) {
+    return x.tv_sec != y.tv_sec ? x.tv_sec > y.tv_sec : x.tv_nsec > y.tv_nsec;
+  };
+  if (!newer(r.st_mtim, o.st_ctim) || !newer(r.st_mtim, b.st_ctim)) return std::nullopt;
+  std::ifstream in(record);
+  std::string digest, name;
+  if (!(in >> digest >> name) || digest.size() != 64 ||
+      digest.find_first_not_of("0123456789abcdef") != std::string::npos ||
+      name != backup.filename().string())
+    return std::nullopt;
+  return digest;
+}
+
 bool same_bytes(const fs::path& a, const fs::path& b) {
   if (fs::file_size(a) != fs::file_size(b)) return false;
   const auto ma = fq::gguf::mapped_file::open(a.string());
   const auto mb = fq::gguf::mapped_file::open(b.string());
-  const auto x = ma.bytes(), y = mb.bytes();
-  constexpr std::size_t piece = std::size_t{8} << 20;  // stop early at a difference
-  for (std::size_t i = 0; i < x.size(); i += piece)
-    if (std::memcmp(x.data() + i, y.data() + i, std::min(piece, x.size() - i)) != 0) return false;
-  return true;
+  fq::detail::thread_pool pool;
+  return fq::detail::equal_bytes(ma.bytes(), mb.bytes(), &pool);
 }
 
 // Copies `from` to `to` through a temporary file, unless `to` already holds the same bytes; either
@@ -181,15 +203,29 @@ prepared prepare(const common_args& a, run_log& log) {
   if (text_src.empty()) throw CLI::ValidationError("--text", "a text file is required (or --demo)");
   p.original = p.data / "original_model.gguf";
   p.text = p.data / text_src.filename();
-  // The original's digest is for the record: hashed on its own thread while the backup is copied
-  // and phase 2 runs (record_sha256 waits for it).
-  p.sha256 = std::async(std::launch::async, [src = model_src] { return sha256_of(src); }).share();
+  // A digest an earlier run recorded still holds when neither file has changed since; otherwise the
+  // original is hashed on its own thread while the backup is copied and phase 2 runs.
+  auto recorded = recorded_sha256(model_src, p.original);
+  const auto hash_original = [&] {
+    p.sha256 = std::async(std::launch::async, [src = model_src] { return sha256_of(src); }).share();
+  };
+  if (!recorded) hash_original();
   log.step("back up the original model (compared in full)", [&] {
     const bool copied = backup(model_src, p.original);
     log.note(copied ? "  copied " + model_src.string() +
                           " (the copy compared byte for byte with the original)"
                     : "  reused the verified backup (compared byte for byte with the original)");
+    if (copied && recorded) {  // the record does not describe this backup: hash afresh
+      recorded.reset();
+      hash_original();
+    }
   });
+  if (recorded) {
+    std::promise<std::string> ready;
+    ready.set_value(*recorded);
+    p.sha256 = ready.get_future().share();
+    p.sha256_recorded = true;
+  }
   if (fs::absolute(text_src) != fs::absolute(p.text)) write_text_file(p.text, read_file(text_src));
   const auto kernels = fq::llama::best_kernels();
   p.environment = {
@@ -226,8 +262,10 @@ void record_sha256(prepared& p, run_log& log) {
   fq::atomic_file out(p.original.string() + ".sha256");  // `sha256sum -c` reads it
   out.write(digest + "  " + p.original.filename().string() + "\n");
   out.commit();
-  log.note("  SHA-256 of the original: " + digest + " (also in " + p.original.filename().string() +
-           ".sha256)");
+  log.note(
+      "  SHA-256 of the original: " + digest + " (" +
+      (p.sha256_recorded ? "recorded by an earlier run; neither file has changed since, " : "") +
+      "also in " + p.original.filename().string() + ".sha256)");
 }
 
 quantized quantize_and_analyse(const fq::gguf::file& fa, const experiment& e, const fs::path& data,
@@ -236,6 +274,20 @@ quantized quantize_and_analyse(const fq::gguf::file& fa, const experiment& e, co
   q.fake = data / ("fake_quant_" + e.name + ".gguf");
   const auto qo = quantize_options_of(e, e.name);
   const auto patterns = fq::gguf::split_patterns(e.tensors);
+  // An earlier run's output is moved aside and deleted on another thread while the new one is
+  // written: freeing 2 GB of blocks keeps ext4 busy for about half a second. The aside name carries
+  // the temporary marker, so an interrupted run's next start removes it.
+  std::future<void> retired;
+  if (fs::exists(q.fake)) {
+    const auto aside =
+        data / ("." + q.fake.filename().string() + std::string(fq::atomic_file::temp_marker) +
+                "old-" + std::to_string(::getpid()));
+    fs::rename(q.fake, aside);
+    retired = std::async(std::launch::async, [aside] {
+      std::error_code ec;
+      fs::remove(aside, ec);
+    });
+  }
   log.step("fake-quantize " + e.tensors + " to " + e.format, [&] {
     auto b = fq::gguf::builder::from(fa);
     (void)fq::fake_quantize_tensors(fa, b, patterns, qo);

@@ -92,6 +92,7 @@ struct prepared {
   fq::llama::perplexity_options ppl;
   nlohmann::json environment;
   std::shared_future<std::string> sha256;  ///< of the original, being computed
+  bool sha256_recorded = false;            ///< taken from an earlier run's record
 };
 prepared prepare(const common_args& a, run_log& log);
 /// Waits for the original's SHA-256 and records it: run.log, environment.original_sha256, and

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "detail/equal_bytes.hpp"
 #include "detail/thread_pool.hpp"
 #include "error.hpp"
 #include "format/blocks.hpp"
@@ -219,6 +220,7 @@ inline std::vector<std::string> verify_fake_quantized(const gguf::file& original
       if (gguf::glob_match(p, name)) return true;
     return false;
   };
+  detail::thread_pool pool(opt.threads);  // for comparing large untouched tensors
   for (std::size_t i = 0; i < std::min(ta.size(), tb.size()); ++i) {
     const auto& a = ta[i];
     const auto& b = tb[i];
@@ -237,7 +239,7 @@ inline std::vector<std::string> verify_fake_quantized(const gguf::file& original
     }
     if (!target) {
       const auto da = original.tensor_data(a), db = fake.tensor_data(b);
-      if (da.size() != db.size() || std::memcmp(da.data(), db.data(), da.size()) != 0)
+      if (!detail::equal_bytes(da, db, &pool))
         problems.push_back("untouched tensor '" + name + "' differs from the original");
       continue;
     }

@@ -104,3 +104,42 @@ TEST_CASE("test1 --lang zh-TW: the report in Traditional Chinese, the JSON uncha
       fq_test::run_program({"test1", "--demo", "--workdir", (dir / "x").string(), "--lang", "fr"});
   CHECK(bad.status == 2);
 }
+
+TEST_CASE(
+    "test1: the original's SHA-256 is taken from the record only while neither file changed") {
+  const auto model = fq_test::require_shared("testdata/models/tl-mini-f32.gguf");
+  const auto text = fq_test::require_shared("testdata/text/wiki.test.small.raw");
+  if (model.empty() || text.empty()) return;
+  fq_test::temp_dir dir;
+  const auto original = dir / "model.gguf";
+  fs::copy_file(model, original);
+  const auto work = dir / "w";
+  const std::vector<std::string> args{"test1",       "--model",      original.string(),
+                                      "--text",      text.string(),  "--workdir",
+                                      work.string(), "--stop-after", "numerical"};
+  const auto log = work / "results" / "layer0" / "run.log";
+  const auto record = work / "data" / "original_model.gguf.sha256";
+  // run.log is appended to by every run: count the runs that used the record.
+  const auto from_record = [&] {
+    const std::string l = read(log), w = "recorded by an earlier run";
+    std::size_t n = 0;
+    for (auto at = l.find(w); at != std::string::npos; at = l.find(w, at + 1)) ++n;
+    return n;
+  };
+  REQUIRE(fq_test::run_program(args).status == 0);
+  const std::string first = read(record);
+  CHECK(from_record() == 0);
+  REQUIRE(fq_test::run_program(args).status == 0);
+  CHECK(from_record() == 1);
+  CHECK(read(record) == first);
+  // Touching the original (same bytes) changes its status-change time: hashed again.
+  fs::last_write_time(original, fs::file_time_type::clock::now());
+  REQUIRE(fq_test::run_program(args).status == 0);
+  CHECK(from_record() == 1);
+  CHECK(read(record) == first);
+  // A record that is not a digest is not used.
+  fq_test::write_bytes(record, "not a digest\n", 13);
+  REQUIRE(fq_test::run_program(args).status == 0);
+  CHECK(from_record() == 1);
+  CHECK(read(record) == first);
+}
