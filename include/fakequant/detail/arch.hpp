@@ -5,7 +5,9 @@
 // (examples/CMakeLists.txt): a CPU that passes runs every instruction the compiler may emit there.
 #pragma once
 
+#include <algorithm>
 #include <cstdlib>
+#include <iterator>
 #include <string>
 #include <string_view>
 
@@ -18,15 +20,18 @@
 
 namespace fq::detail {
 
-/// Names accepted by the dispatchers' kernels_for() and by FQ_FORCE_ARCH, best first. "default" is
+/// The names the dispatchers' kernels_for() and FQ_FORCE_ARCH accept, best first. "default" is
 /// what the including translation unit's own compile flags allow (xsimd::default_arch).
-inline std::string_view arch_names() noexcept {
 #ifdef FQ_ARCH_X86
-  return "avx512, avx2, sse2, default";
+inline constexpr std::string_view arch_list[] = {"avx512", "avx2", "sse2", "default"};
+inline constexpr std::string_view arch_list_text = "avx512, avx2, sse2, default";
 #else
-  return "default";
+inline constexpr std::string_view arch_list[] = {"default"};
+inline constexpr std::string_view arch_list_text = "default";
 #endif
-}
+
+/// arch_list as one readable string, for messages.
+inline std::string_view arch_names() noexcept { return arch_list_text; }
 
 #ifdef FQ_ARCH_X86
 /// F16C (CPUID.1:ECX bit 29); clang 14's __builtin_cpu_supports does not know the name.
@@ -56,16 +61,10 @@ inline bool cpu_has_arch(std::string_view name) noexcept {
 /// Checks a name given by the user or FQ_FORCE_ARCH: an error when it is unknown or this CPU
 /// cannot run it.
 inline void require_arch(std::string_view name) {
-  const std::string known(arch_names());
-  bool listed = false;
-  for (std::size_t at = 0; at <= known.size();) {
-    const std::size_t end = std::min(known.find(", ", at), known.size());
-    listed |= known.compare(at, end - at, name) == 0;
-    at = end + 2;
-  }
-  if (!listed)
+  if (std::find(std::begin(arch_list), std::end(arch_list), name) == std::end(arch_list))
     throw error(errc::invalid_argument, "",
-                "unknown kernel architecture '" + std::string(name) + "' (known: " + known + ")");
+                "unknown kernel architecture '" + std::string(name) +
+                    "' (known: " + std::string(arch_names()) + ")");
   if (!cpu_has_arch(name))
     throw error(errc::unsupported, "", "this CPU cannot run the " + std::string(name) + " kernels");
 }

@@ -100,6 +100,7 @@ class sha256 {
       }
     }
   }
+  /// The digest in lowercase hex. Finalizes the hash: call it once, after the last update().
   std::string hex() {
     const std::uint64_t bits = length_ * 8;
     const std::byte one{0x80}, zero{0};
