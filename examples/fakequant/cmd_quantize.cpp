@@ -57,16 +57,11 @@ void register_quantize(CLI::App& app) {
     clean_stale_temps_of(a->out);
     fq::quantize_options o;
     o.format = fq::format::format_from_name(a->format);
-    using fq::format::rounding;
-    o.rounding.rounding = a->rounding == "toward-zero"    ? rounding::toward_zero
-                          : a->rounding == "nearest-away" ? rounding::nearest_away
-                          : a->rounding == "stochastic"   ? rounding::stochastic
-                                                          : rounding::nearest_even;
-    using fq::format::overflow;
-    o.rounding.overflow = a->overflow.empty()             ? o.format.default_overflow()
-                          : a->overflow == "saturate"     ? overflow::saturate
-                          : a->overflow == "saturate-inf" ? overflow::saturate_inf
-                                                          : overflow::ieee;
+    // Both names were checked by the options' IsMember.
+    o.rounding.rounding =
+        fq::format::rounding_from_name(a->rounding).value_or(fq::format::rounding::nearest_even);
+    o.rounding.overflow = fq::format::overflow_from_name(a->overflow)
+                              .value_or(o.format.default_overflow());  // empty: the format's
     o.rounding.seed = a->seed;
     o.scale = fq::format::scaling_from_name(a->scale);
     o.store = a->store == "f32" ? fq::store_policy::f32 : fq::store_policy::same;

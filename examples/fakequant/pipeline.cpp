@@ -141,29 +141,17 @@ void set_scale(Q& qo, const experiment& e, const std::string& where) {
 fq::quantize_options quantize_options_of(const experiment& e, const std::string& where) {
   fq::quantize_options qo;
   qo.format = fq::format::format_from_name(e.format);
-  using fq::format::rounding;
-  if (e.rounding == "nearest-even")
-    qo.rounding.rounding = rounding::nearest_even;
-  else if (e.rounding == "toward-zero")
-    qo.rounding.rounding = rounding::toward_zero;
-  else if (e.rounding == "nearest-away")
-    qo.rounding.rounding = rounding::nearest_away;
-  else if (e.rounding == "stochastic")
-    qo.rounding.rounding = rounding::stochastic;
+  if (const auto r = fq::format::rounding_from_name(e.rounding))
+    qo.rounding.rounding = *r;
   else
     throw fq::error(fq::errc::invalid_argument, where,
                     fmt::format("experiment '{}': rounding '{}' is not nearest-even, toward-zero, "
                                 "nearest-away or stochastic",
                                 e.name, e.rounding));
-  using fq::format::overflow;
   if (e.overflow.empty())
     qo.rounding.overflow = qo.format.default_overflow();
-  else if (e.overflow == "saturate")
-    qo.rounding.overflow = overflow::saturate;
-  else if (e.overflow == "saturate-inf")
-    qo.rounding.overflow = overflow::saturate_inf;
-  else if (e.overflow == "ieee")
-    qo.rounding.overflow = overflow::ieee;
+  else if (const auto o = fq::format::overflow_from_name(e.overflow))
+    qo.rounding.overflow = *o;
   else
     throw fq::error(
         fq::errc::invalid_argument, where,

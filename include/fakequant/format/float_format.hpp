@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -51,6 +52,25 @@ enum class overflow {
   saturate_inf,  ///< finite overflow saturates, but ±Inf inputs stay Inf (or NaN where no Inf)
   ieee,          ///< ±Inf where the format has Inf, NaN where it has only NaN
 };
+
+/// The command-line names of the rounding modes (nearest-even, toward-zero, nearest-away,
+/// stochastic); nullopt for any other name.
+inline std::optional<rounding> rounding_from_name(std::string_view n) noexcept {
+  if (n == "nearest-even") return rounding::nearest_even;
+  if (n == "toward-zero") return rounding::toward_zero;
+  if (n == "nearest-away") return rounding::nearest_away;
+  if (n == "stochastic") return rounding::stochastic;
+  return std::nullopt;
+}
+
+/// The command-line names of the overflow policies (saturate, saturate-inf, ieee); nullopt for
+/// any other name.
+inline std::optional<overflow> overflow_from_name(std::string_view n) noexcept {
+  if (n == "saturate") return overflow::saturate;
+  if (n == "saturate-inf") return overflow::saturate_inf;
+  if (n == "ieee") return overflow::ieee;
+  return std::nullopt;
+}
 
 struct float_format {
   std::string_view name;
