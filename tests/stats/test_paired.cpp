@@ -89,6 +89,7 @@ void check_against_oracle(std::span<const float> a, std::span<const float> b) {
   CHECK(same_bits(fast.max_rel_diff, slow.max_rel_diff));
   CHECK(fast.max_rel_diff_index == slow.max_rel_diff_index);
   CHECK(same_bits(fast.mean_rel_diff, slow.mean_rel_diff));
+  CHECK(same_bits(fast.dot, slow.dot));  // Σab is exact on both paths
   CHECK(close(fast.rmse, slow.rmse));
   CHECK(close(fast.sqnr_db, slow.sqnr_db));
   CHECK(close(fast.cosine, slow.cosine));
@@ -244,7 +245,7 @@ TEST_CASE("stats: paired statistics on small adversarial inputs") {
 
 TEST_CASE("stats: the SIMD path equals the scalar oracle for every length and range") {
   std::mt19937_64 rng(5);
-  for (std::size_t n : {0u, 1u, 7u, 8u, 9u, 255u, 256u, 257u, 1000u, 4099u}) {
+  for (std::size_t n : {0u, 1u, 7u, 8u, 9u, 255u, 256u, 257u, 511u, 512u, 513u, 1000u, 4099u}) {
     INFO("n = " << n);
     std::vector<float> a, b;
     weights(n, rng, a, b);
@@ -253,6 +254,73 @@ TEST_CASE("stats: the SIMD path equals the scalar oracle for every length and ra
     for (auto& x : v) x *= 1.0f + 1e-3f * static_cast<float>(rng() % 5);
     check_against_oracle(w, v);
   }
+}
+
+TEST_CASE("stats: blocks at the widest span the SIMD path takes stay exact") {
+  // Each block holds magnitudes from 2^e down to 2^(e - span), full 24-bit mantissas, with Σab
+  // cancelling to a few of the smallest products and |a-b| as large as the range allows: the
+  // cases the SIMD path's exactness argument is tightest on. Every dispatched kernel must give
+  // the oracle's exact sums.
+  std::mt19937_64 rng(21);
+  const std::size_t n = 8 * st::detail::block_size;
+  constexpr int widest = st::detail::fast_span(st::detail::block_log2);
+  // Spans beyond `widest` take the kernel on halved blocks (down to 64 elements: widest + 3),
+  // and beyond that the exact path.
+  for (int span : {widest - 1, widest, widest + 1, widest + 3, widest + 4})
+    for (int e : {-140, -20, 0, 100})
+      for (bool cancel : {false, true}) {
+        INFO("span " << span << ", top exponent " << e << (cancel ? ", Σab cancelling" : ""));
+        std::vector<float> a(n), b(n);
+        for (std::size_t i = 0; i < n; ++i) {
+          // Near-largest magnitudes with one in 7 at the bottom of the span, odd mantissas.
+          const int ex = (i % 7 == 0) ? e - span : e;
+          const float m = static_cast<float>(std::ldexp((1 << 24) - 1 - 2 * (rng() & 0xFFF), -23));
+          a[i] = std::ldexp(m, ex) * ((rng() & 1) ? 1.0f : -1.0f);
+          b[i] = -a[i];  // |a-b| = 2|a|, the largest difference the range allows
+        }
+        if (cancel) {
+          // Pairs (i, i+1) of equal a cancel in Σab (-a², then +a²); one pair per block does not.
+          for (std::size_t i = 0; i + 1 < n; i += 2) a[i + 1] = a[i], b[i + 1] = a[i];
+          for (std::size_t k = 0; k < n; k += st::detail::block_size)
+            b[k + 1] = std::nextafter(b[k + 1], 0.0f);
+        }
+        const auto oracle = st::compare(a, b, {.threads = 1, .force_scalar = true});
+        for (const char* name : {"sse2", "avx2", "avx512"}) {
+          st::paired_kernel k;
+          try {
+            k = st::paired_kernel_for(name);
+          } catch (const fq::error&) {
+            continue;
+          }
+          INFO(name);
+          // Block by block: a fast block's Σ|a-b| and Σab (two parts) must be the exact sums.
+          std::vector<st::detail::block_result> blocks(n / st::detail::block_size);
+          k.blocks(a.data(), b.data(), blocks.size(), 1e-8, blocks.data());
+          std::size_t fast = 0;
+          for (std::size_t j = 0; j < blocks.size(); ++j) {
+            if (!blocks[j].fast) continue;
+            ++fast;
+            st::exact_sum absd, ab;
+            for (std::size_t i = j * st::detail::block_size; i < (j + 1) * st::detail::block_size;
+                 ++i) {
+              absd.add(-std::fabs(static_cast<double>(a[i]) - b[i]));  // exact in float64 here
+              ab.add(-(static_cast<double>(a[i]) * b[i]));
+            }
+            absd.add(blocks[j].absd);
+            ab.add(blocks[j].ab), ab.add(blocks[j].ab_err);
+            CHECK(absd.sign() == 0);
+            CHECK(ab.sign() == 0);
+          }
+          CHECK(fast == (span <= widest || e < -126 ? blocks.size() : 0));
+          const auto s = st::compare(a, b, {.threads = 1, .kernel = k});
+          CHECK(same_bits(s.dot, oracle.dot));
+          CHECK(same_bits(s.mean_abs_diff, oracle.mean_abs_diff));
+          CHECK(same_bits(s.mean_rel_diff, oracle.mean_rel_diff));
+          CHECK(same_bits(s.max_abs_diff, oracle.max_abs_diff));
+          CHECK(s.max_abs_diff_index == oracle.max_abs_diff_index);
+          CHECK(close(s.sum_sq_a, oracle.sum_sq_a));
+        }
+      }
 }
 
 TEST_CASE("stats: results are bit-identical for 1, 2 and 4 threads") {
@@ -267,8 +335,9 @@ TEST_CASE("stats: results are bit-identical for 1, 2 and 4 threads") {
   // Streaming in chunks that are multiples of the block gives the same result.
   st::paired_reducer r({.threads = 2});
   const std::span<const float> sa(a), sb(b);
-  for (std::size_t i = 0; i < a.size(); i += 256 * 1000) {
-    const std::size_t len = std::min<std::size_t>(256 * 1000, a.size() - i);
+  constexpr std::size_t piece = st::detail::block_size * 500;
+  for (std::size_t i = 0; i < a.size(); i += piece) {
+    const std::size_t len = std::min<std::size_t>(piece, a.size() - i);
     r.update(sa.subspan(i, len), sb.subspan(i, len));
   }
   check_identical(one, r.result());

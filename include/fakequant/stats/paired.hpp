@@ -10,15 +10,15 @@
 //   in a fixed order.
 // - Block values go into exact accumulators (exact_sum), whose additions are associative, so the
 //   order of blocks and threads does not matter.
-// - Σ|a-b| is exact: a block takes the SIMD path only when the exponents of its nonzero values
-//   span at most 20 binades, which makes a-b and every float64 addition of |a-b| in it exact (all
-//   values are multiples of the smallest one's unit, and 256 of them stay below 2^53 units).
-//   Other blocks (wide range, NaN, Inf, a ratio overflowing) take the scalar path, which adds
-//   every term exactly.
-// - Σab is summed per lane with TwoSum and the relative differences (all ≥ 0) with Fast2Sum of
-//   (max, min), both error-free, so the block sums carry an error near 2^-100 relative: the means
-//   are the exactly rounded value except within that distance of a rounding boundary. Sums of
-//   squares (RMSE, SQNR, std) are plain per-lane float64 sums, a relative error below 2^-45.
+// - Σ|a-b| and Σab are exact: a block takes the SIMD path only when the exponents of its nonzero
+//   values span at most `fast_span` binades, which makes a-b and every float64 addition of |a-b|
+//   in it exact, and lets Σab be held exactly in two parts (paired_block says why). A block that
+//   is not fast (wide range, NaN, Inf, a ratio overflowing) is halved and its halves tried again
+//   down to 64 elements; what still fails takes the scalar path, which adds every term exactly.
+// - The relative differences (all ≥ 0) are summed with Fast2Sum of (max, min), error-free, so the
+//   block sums carry an error near 2^-100 relative: the mean is the exactly rounded value except
+//   within that distance of a rounding boundary. Sums of squares (RMSE, SQNR, std) are plain
+//   per-lane float64 sums, a relative error below 2^-44.
 // - Bit-identity across instruction sets assumes no fused multiply-add contraction: build with
 //   -ffp-contract=off (the project's targets do), as GCC contracts a*b+c by default under -mfma.
 //   The kernel fuses only a² and b², which are exact, so fusing them changes nothing.
@@ -56,6 +56,10 @@ struct paired_kernel {
   const char* name = nullptr;
   void (*blocks)(const float* a, const float* b, std::size_t blocks, double eps,
                  detail::block_result* out) noexcept = nullptr;
+  /// One smaller block of 2^log2n elements (detail::split_log2 <= log2n < detail::block_log2):
+  /// the halves of a block that was not fast.
+  void (*part)(const float* a, const float* b, int log2n, double eps,
+               detail::block_result* out) noexcept = nullptr;
 };
 
 /// Options of the paired reducer.
@@ -92,8 +96,16 @@ struct paired_stats {
 
 namespace detail {
 
-inline constexpr std::size_t block_size = 256;
+inline constexpr int block_log2 = 9;
+inline constexpr std::size_t block_size = std::size_t{1} << block_log2;
 inline constexpr std::size_t virtual_lanes = 8;
+/// A block that is not fast is halved, down to blocks of 2^split_log2, and each half tried again
+/// (a narrower range passes in a smaller block); what is still not fast takes the exact path.
+inline constexpr int split_log2 = 6;
+/// The widest exponent span (binades from the smallest to the largest nonzero magnitude) of a
+/// block of 2^log2n elements on the SIMD path: then its values of |a-b| add up below 2^53 units
+/// of the smallest one's unit.
+constexpr int fast_span(int log2n) noexcept { return 28 - log2n; }
 
 /// Partial result of a range of blocks; merged in index order.
 struct paired_partial {
@@ -154,23 +166,26 @@ FQ_FORCE_INLINE void scalar_pair(paired_partial& p, float fa, float fb, std::uin
   p.s_dd.add(-2 * (a * b));
 }
 
-/// Sum of the 8 lanes in a fixed order.
+/// Sum of the 8 lanes in a fixed order: a pairwise tree (lane k with lane k + 4, then k + 2, then
+/// k + 1), whose levels are independent operations.
 FQ_FORCE_INLINE double lane_sum(const double* v) noexcept {
-  return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+  return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
 }
 
-/// TwoSum lanes (s, e) folded into one (s, e) pair in a fixed order, the folding errors into e.
+/// TwoSum lanes (s, e) folded into one (s, e) pair by the same tree, the folding errors into e.
 FQ_FORCE_INLINE void fold_two_sum(const double* s, const double* e, double& out_s,
                                   double& out_e) noexcept {
-  double acc = s[0], err = e[0];
-  for (std::size_t k = 1; k < virtual_lanes; ++k) {
-    double t, r;
-    two_sum(acc, s[k], t, r);
-    acc = t;
-    err += r + e[k];
-  }
-  out_s = acc;
-  out_e = err;
+  double ts[virtual_lanes], te[virtual_lanes];
+  for (std::size_t k = 0; k < virtual_lanes; ++k) ts[k] = s[k], te[k] = e[k];
+  for (std::size_t h = virtual_lanes / 2; h > 0; h /= 2)
+    for (std::size_t k = 0; k < h; ++k) {
+      double t, r;
+      two_sum(ts[k], ts[k + h], t, r);
+      ts[k] = t;
+      te[k] = (te[k] + te[k + h]) + r;
+    }
+  out_s = ts[0];
+  out_e = te[0];
 }
 
 /// One block's values, its 8 virtual lanes already folded in the fixed order.
@@ -238,111 +253,184 @@ FQ_FORCE_INLINE xsimd::batch<double, Arch> add_exact_product(
   return xsimd::fma(x, y, z);  // xsimd: fused on fma3 architectures, x * y + z elsewhere
 }
 
-/// One full block in one pass: bit-pattern counts and the exponent range on float lanes, the sums
-/// and maxima on float64 lanes. Element i goes to virtual lane i % 8, whose register and position
-/// are the same on every instruction set, and each lane adds its elements in index order.
+/// x + y rounded once, on the multiply-add units where there are such (as x * 1 + y, which rounds
+/// the same): the kernel's additions would otherwise all queue for the two adder ports while
+/// the multipliers idle.
 template <class Arch>
+FQ_FORCE_INLINE xsimd::batch<double, Arch> add_on_fma(
+    const xsimd::batch<double, Arch>& x, const xsimd::batch<double, Arch>& y) noexcept {
+#if XSIMD_WITH_AVX512F
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>)
+    return xsimd::batch<double, Arch>(_mm512_fmadd_pd(x, _mm512_set1_pd(1.0), y));
+#endif
+  return xsimd::fma(x, xsimd::batch<double, Arch>(1.0), y);  // x * 1 + y without fma3
+}
+
+/// x - y likewise, as y * -1 + x.
+template <class Arch>
+FQ_FORCE_INLINE xsimd::batch<double, Arch> sub_on_fma(
+    const xsimd::batch<double, Arch>& x, const xsimd::batch<double, Arch>& y) noexcept {
+#if XSIMD_WITH_AVX512F
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>)
+    return xsimd::batch<double, Arch>(_mm512_fmadd_pd(y, _mm512_set1_pd(-1.0), x));
+#endif
+  return xsimd::fma(y, xsimd::batch<double, Arch>(-1.0), x);
+}
+
+/// Maximum and minimum of non-negative doubles that are not NaN. AVX-512 compares their bit
+/// patterns, which order as the values do, on its integer units: the kernel's additions keep the
+/// floating-point adders busy, and the maxima would queue behind them.
+template <class Arch>
+FQ_FORCE_INLINE xsimd::batch<double, Arch> max_nonneg(
+    const xsimd::batch<double, Arch>& x, const xsimd::batch<double, Arch>& y) noexcept {
+#if XSIMD_WITH_AVX512F
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>)
+    return xsimd::batch<double, Arch>(
+        _mm512_castsi512_pd(_mm512_max_epu64(_mm512_castpd_si512(x), _mm512_castpd_si512(y))));
+#endif
+  return xsimd::max(x, y);
+}
+template <class Arch>
+FQ_FORCE_INLINE xsimd::batch<double, Arch> min_nonneg(
+    const xsimd::batch<double, Arch>& x, const xsimd::batch<double, Arch>& y) noexcept {
+#if XSIMD_WITH_AVX512F
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>)
+    return xsimd::batch<double, Arch>(
+        _mm512_castsi512_pd(_mm512_min_epu64(_mm512_castpd_si512(x), _mm512_castpd_si512(y))));
+#endif
+  return xsimd::min(x, y);
+}
+
+/// One full block in two passes over its (by then cached) data: the bit-pattern counts and the
+/// exponent range on float lanes, then, only if the block is fast, the sums and maxima on float64
+/// lanes. Element i goes to virtual lane i % 8, whose register and position are the same on every
+/// instruction set, and each lane adds its elements in index order.
+template <class Arch, int Log2 = block_log2>
 FQ_FORCE_INLINE void paired_block(const float* pa, const float* pb, double eps,
                                   block_result& out) noexcept {
+  constexpr std::size_t n = std::size_t{1} << Log2;
   using f32 = xsimd::batch<float, Arch>;
   using i32 = xsimd::batch<std::int32_t, Arch>;
   using f64 = xsimd::batch<double, Arch>;
   constexpr std::size_t wf = f32::size, wd = f64::size;
   static_assert(virtual_lanes % wd == 0, "SIMD width must divide the virtual lane count");
+  static_assert(n % wf == 0 && n % virtual_lanes == 0);
   constexpr std::size_t regs = virtual_lanes / wd;  // registers per lane set
-  constexpr std::size_t step = wf > virtual_lanes ? wf : virtual_lanes;
-  static_assert(step % wf == 0 && step % virtual_lanes == 0 && block_size % step == 0);
 
+  // Pass 1: bit patterns.
   const i32 magnitude(0x7FFFFFFF), zero(0);
   i32 n_changed(0), n_flips(0), n_flushed(0), hi(0);
   std::uint32_t changed = 0, flips = 0, flushed = 0;
   // Smallest nonzero magnitude, kept as x + 0x7FFFFFFF (wrapping) so that signed order puts
   // zero (0x7FFFFFFF) above every nonzero value (0x80000000 and up).
   i32 lo(0x7FFFFFFF);
+  for (std::size_t i = 0; i < n; i += wf) {
+    // The kernel does too much work per byte for the out-of-order window to reach the next cache
+    // lines in time: ask for them from here, 1.5 blocks (3 KiB per array) ahead, the distance
+    // that measured best (prefetches never fault, past the end too).
+    if (i % 16 == 0) {
+      __builtin_prefetch(pa + i + 3 * block_size / 2);
+      __builtin_prefetch(pb + i + 3 * block_size / 2);
+    }
+    const i32 ua = xsimd::bitwise_cast<i32>(f32::load_unaligned(pa + i));
+    const i32 ub = xsimd::bitwise_cast<i32>(f32::load_unaligned(pb + i));
+    const i32 xa = ua & magnitude, xb = ub & magnitude;
+    const auto nz_a = xa != zero, nz_b = xb != zero;
+    count_into(n_changed, changed, ua != ub);
+    count_into(n_flushed, flushed, nz_a && !nz_b);
+    count_into(n_flips, flips, nz_a && nz_b && ((ua ^ ub) < zero));
+    hi = xsimd::max(hi, xsimd::max(xa, xb));
+    lo = xsimd::min(lo, xsimd::min(xa + magnitude, xb + magnitude));
+  }
+  std::uint32_t h = 0, l = 0x7FFFFFFFu;
+#if XSIMD_WITH_AVX512F
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
+    // The counts are already scalars (count_into); fold the two ranges in registers.
+    h = static_cast<std::uint32_t>(_mm512_reduce_max_epi32(hi));
+    l = static_cast<std::uint32_t>(_mm512_reduce_min_epi32(lo)) ^ 0x80000000u;
+  } else
+#endif
+  {
+    alignas(64) std::int32_t c[5][wf];
+    n_changed.store_aligned(c[0]), n_flips.store_aligned(c[1]), n_flushed.store_aligned(c[2]);
+    hi.store_aligned(c[3]), lo.store_aligned(c[4]);
+    for (std::size_t k = 0; k < wf; ++k) {
+      changed += static_cast<std::uint32_t>(c[0][k]);
+      flips += static_cast<std::uint32_t>(c[1][k]);
+      flushed += static_cast<std::uint32_t>(c[2][k]);
+      h = std::max(h, static_cast<std::uint32_t>(c[3][k]));
+      l = std::min(l, static_cast<std::uint32_t>(c[4][k]) ^ 0x80000000u);  // unsigned order
+    }
+  }
+  l = (std::min(l, 0x7FFFFFFFu) ^ 0x80000000u) - 0x7FFFFFFFu;  // the smallest nonzero magnitude
+  out.changed = changed, out.flips = flips, out.flushed = flushed;
+  // Fast when there is no NaN or Inf and the nonzero exponents span at most fast_span(Log2)
+  // binades. Then every value is a multiple of the unit u = 2^(e_lo - 150) of the smallest one and
+  // below 2^(e_hi - 126) = 2^(span + 24) u.
+  const int e_hi = std::max(static_cast<int>(h >> 23), 1);
+  const int e_lo = std::max(static_cast<int>(l >> 23), 1);
+  out.fast = h < 0x7F800000u && e_hi - e_lo <= fast_span(Log2);
+  if (!out.fast) return;  // the exact path redoes the whole block
+
+  // Pass 2: float64 lanes. Each |a-b| is below 2^(span + 25) u, so float64 holds it and every
+  // partial sum of the N = 2^Log2 of them (below 2^(span + 25 + log2 N) <= 2^53 u) exactly.
+  //
+  // Σab: the products are exact, multiples of u² and below M = 2^(2 (e_hi - 126)). Each lane
+  // starts at C = 2N M instead of 0; its N/8 terms keep the running sum s within C ± C/16, above
+  // every term, so Fast2Sum gives the error of each addition exactly. These errors are multiples
+  // of u² below ulp(C)/2 = 2^(log2 N + 2 span - 4) u², so they too add up exactly, and so do the
+  // lanes' s - C (multiples of ulp(C)/2, below C/2 in all). The block's Σab is thus exactly
+  // Σ (s - C) + Σ errors, two doubles.
+  const f64 offset(std::bit_cast<double>(
+      static_cast<std::uint64_t>(2 * (e_hi - 126) + Log2 + 1 + 1023) << 52));  // C
   const f64 ve(eps);
   f64 sd[regs], md[regs], aa[regs], bb[regs], dd[regs], s[regs], e[regs], rs[regs], re[regs],
       mr[regs];
-  for (std::size_t r = 0; r < regs; ++r)
-    sd[r] = md[r] = aa[r] = bb[r] = dd[r] = s[r] = e[r] = rs[r] = re[r] = mr[r] = f64(0.0);
-  for (std::size_t i = 0; i < block_size; i += step) {
-    // The loop does too much work per byte for the out-of-order window to reach the next cache
-    // lines in time: ask for them two blocks ahead (prefetches never fault, past the end too).
-    for (std::size_t f = 0; f < step; f += 16) {
-      __builtin_prefetch(pa + i + f + 2 * block_size);
-      __builtin_prefetch(pb + i + f + 2 * block_size);
-    }
-    for (std::size_t f = 0; f < step; f += wf) {
-      const i32 ua = xsimd::bitwise_cast<i32>(f32::load_unaligned(pa + i + f));
-      const i32 ub = xsimd::bitwise_cast<i32>(f32::load_unaligned(pb + i + f));
-      const i32 xa = ua & magnitude, xb = ub & magnitude;
-      const auto nz_a = xa != zero, nz_b = xb != zero;
-      count_into(n_changed, changed, ua != ub);
-      count_into(n_flushed, flushed, nz_a && !nz_b);
-      count_into(n_flips, flips, nz_a && nz_b && ((ua ^ ub) < zero));
-      hi = xsimd::max(hi, xsimd::max(xa, xb));
-      lo = xsimd::min(lo, xsimd::min(xa + magnitude, xb + magnitude));
-    }
-    // Lane set by lane set in index order, so that every lane sees its elements in order.
-    for (std::size_t g = 0; g < step; g += virtual_lanes)
-      for (std::size_t r = 0; r < regs; ++r) {
-        const std::size_t at = i + g + r * wd;
-        const f64 a = load_widen<Arch>(pa + at), b = load_widen<Arch>(pb + at);
-        const f64 d = a - b, ad = xsimd::abs(d);  // exact when the block is fast
-        sd[r] += ad;
-        md[r] = xsimd::max(md[r], ad);
-        // a², b² and ab are exact in float64, so a fused multiply-add rounds exactly as the
-        // separate multiply and add of the instruction sets without one (xsimd emulates it so).
-        aa[r] = add_exact_product(a, a, aa[r]), bb[r] = add_exact_product(b, b, bb[r]);
-        dd[r] += d * d;
-        // Σab may cancel: TwoSum (float32 products are exact in float64).
-        const f64 x = a * b, t = s[r] + x, tp = t - s[r];
-        e[r] += (s[r] - (t - tp)) + (x - tp);
-        s[r] = t;
-        // Ratios are ≥ 0, so the larger of sum and term is known: Fast2Sum of (max, min) is
-        // error-free and one operation cheaper than TwoSum.
-        const f64 y = ad / (xsimd::abs(a) + ve);
-        mr[r] = xsimd::max(mr[r], y);
-        const f64 big = xsimd::max(rs[r], y), small = xsimd::min(rs[r], y), u = big + small;
-        re[r] += small - (u - big);
-        rs[r] = u;
-      }
+  for (std::size_t r = 0; r < regs; ++r) {
+    sd[r] = md[r] = aa[r] = bb[r] = dd[r] = e[r] = rs[r] = re[r] = mr[r] = f64(0.0);
+    s[r] = offset;
   }
+  for (std::size_t i = 0; i < n; i += virtual_lanes)
+    for (std::size_t r = 0; r < regs; ++r) {
+      const std::size_t at = i + r * wd;
+      const f64 a = load_widen<Arch>(pa + at), b = load_widen<Arch>(pb + at);
+      const f64 d = sub_on_fma(a, b), ad = xsimd::abs(d);
+      sd[r] = add_on_fma(ad, sd[r]);
+      md[r] = max_nonneg(md[r], ad);
+      // a² and b² are exact in float64, so a fused multiply-add rounds exactly as the separate
+      // multiply and add of the instruction sets without one (xsimd emulates it so).
+      aa[r] = add_exact_product(a, a, aa[r]), bb[r] = add_exact_product(b, b, bb[r]);
+      dd[r] = add_on_fma(d * d, dd[r]);
+      const f64 x = a * b, t = s[r] + x;
+      e[r] = add_on_fma(x - (t - s[r]), e[r]);
+      s[r] = t;
+      // Ratios are ≥ 0, so the larger of sum and term is known: Fast2Sum of (max, min) is
+      // error-free and one operation cheaper than TwoSum.
+      const f64 y = ad / add_on_fma(xsimd::abs(a), ve);
+      mr[r] = max_nonneg(mr[r], y);
+      const f64 big = max_nonneg(rs[r], y), small = min_nonneg(rs[r], y), u = big + small;
+      re[r] = add_on_fma(small - (u - big), re[r]);
+      rs[r] = u;
+    }
   alignas(64) double lanes[10][virtual_lanes];
   for (std::size_t r = 0; r < regs; ++r) {
+    s[r] -= offset;  // exact
     sd[r].store_aligned(lanes[0] + r * wd), md[r].store_aligned(lanes[1] + r * wd);
     aa[r].store_aligned(lanes[2] + r * wd), bb[r].store_aligned(lanes[3] + r * wd);
     dd[r].store_aligned(lanes[4] + r * wd), s[r].store_aligned(lanes[5] + r * wd);
     e[r].store_aligned(lanes[6] + r * wd), rs[r].store_aligned(lanes[7] + r * wd);
     re[r].store_aligned(lanes[8] + r * wd), mr[r].store_aligned(lanes[9] + r * wd);
   }
-  alignas(64) std::int32_t c[5][wf];
-  n_changed.store_aligned(c[0]), n_flips.store_aligned(c[1]), n_flushed.store_aligned(c[2]);
-  hi.store_aligned(c[3]), lo.store_aligned(c[4]);
-  std::uint32_t h = 0, l = 0x7FFFFFFFu;
-  for (std::size_t k = 0; k < wf; ++k) {
-    changed += static_cast<std::uint32_t>(c[0][k]);
-    flips += static_cast<std::uint32_t>(c[1][k]);
-    flushed += static_cast<std::uint32_t>(c[2][k]);
-    h = std::max(h, static_cast<std::uint32_t>(c[3][k]));
-    l = std::min(l, static_cast<std::uint32_t>(c[4][k]) ^ 0x80000000u);  // back to unsigned order
-  }
-  l = (l ^ 0x80000000u) - 0x7FFFFFFFu;  // the smallest nonzero magnitude, 0 for none
-  out.changed = changed, out.flips = flips, out.flushed = flushed;
-  // Fast when no NaN or Inf, and the nonzero exponents span at most 20 binades: then a-b and
-  // every float64 addition of |a-b| is exact (all values are multiples of the smallest one's
-  // unit, and 256 of them stay below 2^53 units).
-  const int e_hi = static_cast<int>(h >> 23), e_lo = std::max(static_cast<int>(l >> 23), 1);
-  out.fast = h < 0x7F800000u && e_hi - e_lo <= 20;
   out.absd = lane_sum(lanes[0]);
   out.aa = lane_sum(lanes[2]), out.bb = lane_sum(lanes[3]), out.dd = lane_sum(lanes[4]);
-  fold_two_sum(lanes[5], lanes[6], out.ab, out.ab_err);
+  out.ab = lane_sum(lanes[5]), out.ab_err = lane_sum(lanes[6]);  // both exact
   fold_two_sum(lanes[7], lanes[8], out.rel, out.rel_err);
   double m = lanes[1][0], mrel = lanes[9][0];
   for (std::size_t k = 1; k < virtual_lanes; ++k)
     m = std::max(m, lanes[1][k]), mrel = std::max(mrel, lanes[9][k]);
   out.max_d = m, out.max_r = mrel;
   // A ratio that overflowed to Inf leaves Inf or NaN here; the exact path gets it right.
-  out.fast = out.fast && std::isfinite(out.rel + out.rel_err) && std::isfinite(mrel);
+  out.fast = std::isfinite(out.rel + out.rel_err) && std::isfinite(mrel);
 }
 
 /// The SIMD kernel: `blocks` full blocks from a and b into out[0 .. blocks). Needs ε > 0 (so
@@ -354,24 +442,51 @@ void paired_blocks(const float* a, const float* b, std::size_t blocks, double ep
     paired_block<Arch>(a + k * block_size, b + k * block_size, eps, out[k]);
 }
 
+/// The kernel for one smaller block (paired_kernel::part).
+template <class Arch>
+void paired_part(const float* a, const float* b, int log2n, double eps,
+                 block_result* out) noexcept {
+  static_assert(block_log2 == 9 && split_log2 == 6, "one case per size below");
+  switch (log2n) {
+    case 8:
+      return paired_block<Arch, 8>(a, b, eps, *out);
+    case 7:
+      return paired_block<Arch, 7>(a, b, eps, *out);
+    default:
+      return paired_block<Arch, 6>(a, b, eps, *out);
+  }
+}
+
 }  // namespace detail
 
 /// The kernel for `Arch` (instantiate it only where the compiler flags allow `Arch`).
 template <class Arch>
 paired_kernel make_paired_kernel() noexcept {
-  return {Arch::name(), &detail::paired_blocks<Arch>};
+  return {Arch::name(), &detail::paired_blocks<Arch>, &detail::paired_part<Arch>};
 }
 
 namespace detail {
 
-/// Folds one block's kernel result into p, or redoes the block exactly when it is not fast.
-inline void take_block(paired_partial& p, const block_result& r, const float* a, const float* b,
-                       std::uint64_t index0, double eps) noexcept {
+/// Folds the kernel's result for the 2^log2n elements at a, b into p. A block that is not fast is
+/// halved and each half tried again, down to 2^split_log2 elements, which take the exact path.
+inline void take_block(const paired_kernel& kernel, paired_partial& p, const block_result& r,
+                       const float* a, const float* b, std::uint64_t index0, double eps,
+                       int log2n = block_log2) noexcept {
+  const std::size_t n = std::size_t{1} << log2n;
   if (!r.fast) {
-    for (std::size_t k = 0; k < block_size; ++k) scalar_pair(p, a[k], b[k], index0 + k, eps);
+    if (log2n > split_log2) {
+      const std::size_t half = n / 2;
+      for (std::size_t off : {std::size_t{0}, half}) {
+        block_result sub;
+        kernel.part(a + off, b + off, log2n - 1, eps, &sub);
+        take_block(kernel, p, sub, a + off, b + off, index0 + off, eps, log2n - 1);
+      }
+      return;
+    }
+    for (std::size_t k = 0; k < n; ++k) scalar_pair(p, a[k], b[k], index0 + k, eps);
     return;
   }
-  p.count += block_size, p.finite += block_size;
+  p.count += n, p.finite += n;
   p.changed += r.changed, p.flips += r.flips, p.flushed += r.flushed;
   p.s_absd.add(r.absd);
   p.s_aa.add(r.aa), p.s_bb.add(r.bb), p.s_dd.add(r.dd);
@@ -380,13 +495,13 @@ inline void take_block(paired_partial& p, const block_result& r, const float* a,
   // Where the maxima first occur: rare once they have settled. The same float64 operations as
   // the kernel's, so the values compare equal.
   if (r.max_d > p.max_d)
-    for (std::size_t i = 0; i < block_size; ++i)
+    for (std::size_t i = 0; i < n; ++i)
       if (std::fabs(double{a[i]} - b[i]) == r.max_d) {
         p.take_max_d(r.max_d, index0 + i);
         break;
       }
   if (r.max_r > p.max_r)
-    for (std::size_t i = 0; i < block_size; ++i)
+    for (std::size_t i = 0; i < n; ++i)
       if (std::fabs(double{a[i]} - b[i]) / (std::fabs(double{a[i]}) + eps) == r.max_r) {
         p.take_max_r(r.max_r, index0 + i);
         break;
@@ -401,13 +516,13 @@ inline void reduce_range(const paired_kernel& kernel, paired_partial& p, const f
   const double eps = o.epsilon;
   std::size_t i = first;
   if (!o.force_scalar && eps > 0) {
-    constexpr std::size_t chunk = 32;  // blocks per kernel call: 64 KiB of input, still in L2
+    constexpr std::size_t chunk = 32;  // blocks per kernel call: 2 × 64 KiB of input, in L2
     block_result res[chunk];
     while (last - i >= block_size) {
       const std::size_t n = std::min(chunk, (last - i) / block_size);
       kernel.blocks(a + i, b + i, n, eps, res);
       for (std::size_t k = 0; k < n; ++k, i += block_size)
-        take_block(p, res[k], a + i, b + i, base + i, eps);
+        take_block(kernel, p, res[k], a + i, b + i, base + i, eps);
     }
   }
   for (; i < last; ++i) scalar_pair(p, a[i], b[i], base + i, eps);
@@ -423,7 +538,8 @@ inline unsigned thread_count(unsigned requested, std::size_t n) noexcept {
 }  // namespace detail
 
 /// Streams consecutive chunks of (a, b) through the paired reducer. Results depend only on the
-/// data and on the chunk boundaries (keep chunks a multiple of 256 elements, or use one chunk).
+/// data and on the chunk boundaries (keep chunks a multiple of detail::block_size = 512 elements,
+/// or use one chunk).
 ///
 ///     fq::stats::paired_reducer r({.epsilon = 1e-8});
 ///     r.update(original_row, quantized_row);   // as many times as needed
