@@ -217,17 +217,15 @@ FQ_FORCE_INLINE xsimd::batch<double, Arch> load_widen(const float* p) noexcept {
   return batch::load_aligned(tmp);
 }
 
-/// Counts the lanes where m holds: into the vector n where masks are vectors (subtracting the
-/// all-ones lanes), into the scalar c where they are mask registers (AVX-512: popcount, on the
-/// integer units, which the floating-point work below leaves idle).
+/// Counts the lanes where m holds into the vector n: subtracting the all-ones lanes where masks
+/// are vectors, a masked subtraction where they are mask registers (AVX-512).
 template <class Arch>
 FQ_FORCE_INLINE void count_into(xsimd::batch<std::int32_t, Arch>& n,
-                                [[maybe_unused]] std::uint32_t& c,
                                 const xsimd::batch_bool<std::int32_t, Arch>& m) noexcept {
   using i32 = xsimd::batch<std::int32_t, Arch>;
 #if XSIMD_WITH_AVX512F
   if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
-    c += static_cast<std::uint32_t>(std::popcount(static_cast<unsigned>(m.data)));
+    n = i32(_mm512_mask_sub_epi32(n, m.data, n, _mm512_set1_epi32(-1)));
     return;
   }
 #endif
@@ -320,7 +318,6 @@ FQ_FORCE_INLINE void paired_block(const float* pa, const float* pb, double eps,
   // Pass 1: bit patterns.
   const i32 magnitude(0x7FFFFFFF), zero(0);
   i32 n_changed(0), n_flips(0), n_flushed(0), hi(0);
-  std::uint32_t changed = 0, flips = 0, flushed = 0;
   // Smallest nonzero magnitude, kept as x + 0x7FFFFFFF (wrapping) so that signed order puts
   // zero (0x7FFFFFFF) above every nonzero value (0x80000000 and up).
   i32 lo(0x7FFFFFFF);
@@ -336,16 +333,18 @@ FQ_FORCE_INLINE void paired_block(const float* pa, const float* pb, double eps,
     const i32 ub = xsimd::bitwise_cast<i32>(f32::load_unaligned(pb + i));
     const i32 xa = ua & magnitude, xb = ub & magnitude;
     const auto nz_a = xa != zero, nz_b = xb != zero;
-    count_into(n_changed, changed, ua != ub);
-    count_into(n_flushed, flushed, nz_a && !nz_b);
-    count_into(n_flips, flips, nz_a && nz_b && ((ua ^ ub) < zero));
+    count_into(n_changed, ua != ub);
+    count_into(n_flushed, nz_a && !nz_b);
+    count_into(n_flips, nz_a && nz_b && ((ua ^ ub) < zero));
     hi = xsimd::max(hi, xsimd::max(xa, xb));
     lo = xsimd::min(lo, xsimd::min(xa + magnitude, xb + magnitude));
   }
-  std::uint32_t h = 0, l = 0x7FFFFFFFu;
+  std::uint32_t changed = 0, flips = 0, flushed = 0, h = 0, l = 0x7FFFFFFFu;
 #if XSIMD_WITH_AVX512F
   if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
-    // The counts are already scalars (count_into); fold the two ranges in registers.
+    changed = static_cast<std::uint32_t>(_mm512_reduce_add_epi32(n_changed));
+    flips = static_cast<std::uint32_t>(_mm512_reduce_add_epi32(n_flips));
+    flushed = static_cast<std::uint32_t>(_mm512_reduce_add_epi32(n_flushed));
     h = static_cast<std::uint32_t>(_mm512_reduce_max_epi32(hi));
     l = static_cast<std::uint32_t>(_mm512_reduce_min_epi32(lo)) ^ 0x80000000u;
   } else
@@ -563,14 +562,14 @@ class paired_reducer {
     } else {
       const std::size_t blocks = (n + detail::block_size - 1) / detail::block_size;
       std::vector<detail::paired_partial> parts(t);
-      std::vector<std::thread> pool;
-      for (unsigned k = 0; k < t; ++k) {
+      const auto run = [&](unsigned k) {
         const std::size_t first = blocks * k / t * detail::block_size;
         const std::size_t last = std::min(n, blocks * (k + 1) / t * detail::block_size);
-        pool.emplace_back([&, k, first, last] {
-          detail::reduce_range(kernel, parts[k], a.data(), b.data(), first, last, offset_, opt_);
-        });
-      }
+        detail::reduce_range(kernel, parts[k], a.data(), b.data(), first, last, offset_, opt_);
+      };
+      std::vector<std::thread> pool;
+      for (unsigned k = 1; k < t; ++k) pool.emplace_back(run, k);
+      run(0);  // this thread takes a share too
       for (auto& th : pool) th.join();
       for (const auto& part : parts) acc_.merge(part);  // fixed order
     }
