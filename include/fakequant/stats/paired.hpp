@@ -37,6 +37,7 @@
 #include <span>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 #include <xsimd/xsimd.hpp>
 
@@ -251,52 +252,21 @@ FQ_FORCE_INLINE xsimd::batch<double, Arch> add_exact_product(
   return xsimd::fma(x, y, z);  // xsimd: fused on fma3 architectures, x * y + z elsewhere
 }
 
-/// x + y rounded once, on the multiply-add units where there are such (as x * 1 + y, which rounds
-/// the same): the kernel's additions would otherwise all queue for the two adder ports while
-/// the multipliers idle.
+/// {min, max} of non-negative doubles that are not NaN. AVX-512 compares their bit patterns,
+/// which order as the values do, on its integer units: the kernel's additions keep the
+/// floating-point adders busy, and the comparisons would queue behind them.
 template <class Arch>
-FQ_FORCE_INLINE xsimd::batch<double, Arch> add_on_fma(
+FQ_FORCE_INLINE std::pair<xsimd::batch<double, Arch>, xsimd::batch<double, Arch>> minmax_nonneg(
     const xsimd::batch<double, Arch>& x, const xsimd::batch<double, Arch>& y) noexcept {
 #if XSIMD_WITH_AVX512F
-  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>)
-    return xsimd::batch<double, Arch>(_mm512_fmadd_pd(x, _mm512_set1_pd(1.0), y));
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
+    using f64 = xsimd::batch<double, Arch>;
+    const __m512i u = _mm512_castpd_si512(x), v = _mm512_castpd_si512(y);
+    return {f64(_mm512_castsi512_pd(_mm512_min_epu64(u, v))),
+            f64(_mm512_castsi512_pd(_mm512_max_epu64(u, v)))};
+  }
 #endif
-  return xsimd::fma(x, xsimd::batch<double, Arch>(1.0), y);  // x * 1 + y without fma3
-}
-
-/// x - y likewise, as y * -1 + x.
-template <class Arch>
-FQ_FORCE_INLINE xsimd::batch<double, Arch> sub_on_fma(
-    const xsimd::batch<double, Arch>& x, const xsimd::batch<double, Arch>& y) noexcept {
-#if XSIMD_WITH_AVX512F
-  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>)
-    return xsimd::batch<double, Arch>(_mm512_fmadd_pd(y, _mm512_set1_pd(-1.0), x));
-#endif
-  return xsimd::fma(y, xsimd::batch<double, Arch>(-1.0), x);
-}
-
-/// Maximum and minimum of non-negative doubles that are not NaN. AVX-512 compares their bit
-/// patterns, which order as the values do, on its integer units: the kernel's additions keep the
-/// floating-point adders busy, and the maxima would queue behind them.
-template <class Arch>
-FQ_FORCE_INLINE xsimd::batch<double, Arch> max_nonneg(
-    const xsimd::batch<double, Arch>& x, const xsimd::batch<double, Arch>& y) noexcept {
-#if XSIMD_WITH_AVX512F
-  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>)
-    return xsimd::batch<double, Arch>(
-        _mm512_castsi512_pd(_mm512_max_epu64(_mm512_castpd_si512(x), _mm512_castpd_si512(y))));
-#endif
-  return xsimd::max(x, y);
-}
-template <class Arch>
-FQ_FORCE_INLINE xsimd::batch<double, Arch> min_nonneg(
-    const xsimd::batch<double, Arch>& x, const xsimd::batch<double, Arch>& y) noexcept {
-#if XSIMD_WITH_AVX512F
-  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>)
-    return xsimd::batch<double, Arch>(
-        _mm512_castsi512_pd(_mm512_min_epu64(_mm512_castpd_si512(x), _mm512_castpd_si512(y))));
-#endif
-  return xsimd::min(x, y);
+  return {xsimd::min(x, y), xsimd::max(x, y)};
 }
 
 /// One full block in two passes over its (by then cached) data: the bit-pattern counts and the
@@ -393,22 +363,23 @@ FQ_FORCE_INLINE void paired_block(const float* pa, const float* pb, double eps,
     for (std::size_t r = 0; r < regs; ++r) {
       const std::size_t at = i + r * wd;
       const f64 a = load_widen<Arch>(pa + at), b = load_widen<Arch>(pb + at);
-      const f64 d = sub_on_fma(a, b), ad = xsimd::abs(d);
-      sd[r] = add_on_fma(ad, sd[r]);
-      md[r] = max_nonneg(md[r], ad);
+      const f64 d = a - b, ad = xsimd::abs(d);
+      sd[r] += ad;
+      md[r] = minmax_nonneg(md[r], ad).second;
       // a² and b² are exact in float64, so a fused multiply-add rounds exactly as the separate
       // multiply and add of the instruction sets without one (xsimd emulates it so).
       aa[r] = add_exact_product(a, a, aa[r]), bb[r] = add_exact_product(b, b, bb[r]);
-      dd[r] = add_on_fma(d * d, dd[r]);
+      dd[r] += d * d;
       const f64 x = a * b, t = s[r] + x;
-      e[r] = add_on_fma(x - (t - s[r]), e[r]);
+      e[r] += x - (t - s[r]);
       s[r] = t;
       // Ratios are ≥ 0, so the larger of sum and term is known: Fast2Sum of (max, min) is
       // error-free and one operation cheaper than TwoSum.
-      const f64 y = ad / add_on_fma(xsimd::abs(a), ve);
-      mr[r] = max_nonneg(mr[r], y);
-      const f64 big = max_nonneg(rs[r], y), small = min_nonneg(rs[r], y), u = big + small;
-      re[r] = add_on_fma(small - (u - big), re[r]);
+      const f64 y = ad / (xsimd::abs(a) + ve);
+      mr[r] = minmax_nonneg(mr[r], y).second;
+      const auto [small, big] = minmax_nonneg(rs[r], y);
+      const f64 u = big + small;
+      re[r] += small - (u - big);
       rs[r] = u;
     }
   alignas(64) double lanes[10][virtual_lanes];
