@@ -444,7 +444,7 @@ inline void take_block(const paired_kernel& kernel, paired_partial& p, const blo
                        int log2n = block_log2) noexcept {
   const std::size_t n = std::size_t{1} << log2n;
   if (!r.fast) {
-    if (log2n > split_log2) {
+    if (log2n > split_log2 && kernel.part) {  // a kernel built by hand may lack `part`
       const std::size_t half = n / 2;
       for (std::size_t off : {std::size_t{0}, half}) {
         block_result sub;
