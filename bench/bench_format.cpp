@@ -40,7 +40,7 @@ void count(benchmark::State& st, std::size_t n) {
   st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations() * n * sizeof(float)));
 }
 
-void bm_kernel(benchmark::State& st, format_kernels k, float_format f, std::size_t n) {
+void bm_kernel(benchmark::State& st, kernel_table k, float_format f, std::size_t n) {
   auto data = make_data(n);
   round_options o;
   o.overflow = f.default_overflow();
@@ -112,8 +112,8 @@ const bool registered = [] {
 #endif
     benchmark::RegisterBenchmark(("baseline/memcpy" + tail).c_str(), bm_memcpy, s.n);
     for (const std::string arch : {"avx512", "avx2", "sse2", "default"}) {
-      if (!cpu_has(arch)) continue;
-      if (arch == "default" && kernel_names() != "default") continue;
+      if (!fq::detail::cpu_has_arch(arch)) continue;
+      if (arch == "default" && fq::detail::arch_names() != "default") continue;
       const auto k = kernels_for(arch);
       for (const auto& f : {bf16, fp16, fp8_e4m3, fp8_e5m2})
         benchmark::RegisterBenchmark(

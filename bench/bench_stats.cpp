@@ -5,8 +5,8 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <fakequant/format/blocks.hpp>
 #include <fakequant/gguf.hpp>
+#include <fakequant/gguf/blocks.hpp>
 #include <fakequant/stats/dispatch.hpp>
 #include <fakequant/stats/distribution.hpp>
 #include <fakequant/stats/paired.hpp>
@@ -130,9 +130,9 @@ void bm_plain_read(benchmark::State& st, const char* arch) {
 }
 
 void bm_paired(benchmark::State& st, const char* arch) {
-  fq::stats::paired_kernel kernel;
+  fq::stats::kernel_table kernel;
   try {
-    kernel = fq::stats::paired_kernel_for(arch);
+    kernel = fq::stats::kernels_for(arch);
   } catch (const fq::error& e) {
     st.SkipWithError(e.what());
     return;
@@ -140,7 +140,7 @@ void bm_paired(benchmark::State& st, const char* arch) {
   const auto& d = shared();
   const auto threads = static_cast<unsigned>(st.range(0));
   for (auto _ : st) {
-    auto s = fq::stats::compare(d.a, d.b, {.threads = threads, .kernel = kernel});
+    auto s = fq::stats::compare(d.a, d.b, {.threads = threads, .kernels = kernel});
     benchmark::DoNotOptimize(s);
   }
   st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations() * 2 * n * sizeof(float)));
@@ -183,7 +183,7 @@ void bm_decode(benchmark::State& st, const char* file, const char* tensor) {
   std::vector<float> out(t.ne[0]);
   const auto data = f->tensor_data(t);
   for (auto _ : st) {
-    for (std::uint64_t r = 0; r < t.rows(); ++r) fq::format::decode(t.type, data, r * t.ne[0], out);
+    for (std::uint64_t r = 0; r < t.rows(); ++r) fq::gguf::decode(t.type, data, r * t.ne[0], out);
     benchmark::DoNotOptimize(out.data());
   }
   st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations() * t.elements));

@@ -13,8 +13,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <fakequant/detail/bytes.hpp>
 #include <fakequant/error.hpp>
+#include <fakequant/utf8.hpp>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
@@ -44,22 +44,6 @@ inline CLI::Validator finite_in(double lo, double hi = HUGE_VAL) {
       "FINITE");
 }
 
-/// Index of the first byte of `s` that does not start a well-formed UTF-8 sequence, or npos.
-inline std::size_t first_invalid_utf8(std::string_view s) noexcept {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  for (std::size_t i = 0; i < s.size();) {
-    const unsigned char c = p[i];
-    const std::size_t n = c < 0x80         ? 1
-                          : (c >> 5) == 6  ? 2
-                          : (c >> 4) == 14 ? 3
-                          : (c >> 3) == 30 ? 4
-                                           : 0;
-    if (n == 0 || i + n > s.size() || !fq::detail::valid_utf8(p + i, n)) return i;
-    i += n;
-  }
-  return std::string_view::npos;
-}
-
 /// A text file given as input (perplexity text, test1's --text): the whole file, or an error for a
 /// missing, unreadable, directory, empty or non-UTF-8 file. `option` names the option in fixes.
 inline std::string read_text_input(const std::string& path, std::string_view option = "-f") {
@@ -81,7 +65,7 @@ inline std::string read_text_input(const std::string& path, std::string_view opt
     throw fq::error(fq::errc::invalid_argument, path,
                     "the text file is empty; give a text of a few thousand words "
                     "(e.g. wiki.test.raw)");
-  if (const auto bad = first_invalid_utf8(s); bad != std::string_view::npos)
+  if (const auto bad = fq::first_invalid_utf8(s); bad != std::string_view::npos)
     throw fq::error(fq::errc::invalid_argument, path, bad,
                     "the text is not valid UTF-8; convert it first "
                     "(e.g. iconv -f LATIN1 -t UTF-8)");

@@ -89,7 +89,7 @@ void register_diff(CLI::App& app) {
                                           .epsilon = o->epsilon,
                                           .all = o->all,
                                           .threads = o->threads,
-                                          .kernel = fq::stats::best_paired_kernel()});
+                                          .kernels = fq::stats::best_kernels()});
     const auto j = fq::stats::to_json(r);
     if (o->json) {
       fmt::print("{}", dump(j));

@@ -33,7 +33,7 @@ void add_generation_options(CLI::App* cmd, const std::shared_ptr<generate_args>&
   cmd->add_option("-p,--prompt", a->prompt, "prompt (with -i: the first user turn)")
       ->check(CLI::Validator(
           [](std::string& s) -> std::string {
-            const auto bad = first_invalid_utf8(s);
+            const auto bad = fq::first_invalid_utf8(s);
             return bad == std::string::npos
                        ? std::string()
                        : fmt::format("not valid UTF-8 at byte {}; give the prompt in UTF-8", bad);

@@ -190,7 +190,7 @@ void run(const perplexity_args& a) {
   fmt::print(stderr,
              "perplexity: calculating perplexity over {} chunks, n_ctx={}, batch_size={}, "
              "kernels={}, threads={}\n",
-             n_chunks, a.ctx, std::min(a.batch, a.ctx), o.eval.kernels.name,
+             n_chunks, a.ctx, std::min(a.batch, a.ctx), o.eval.kernels->name,
              a.threads ? a.threads : std::thread::hardware_concurrency());
   fq::llama::perplexity_result r;
   if (!a.kld_base.empty()) {

@@ -12,7 +12,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <fakequant/llama/llama_cpp_logs.hpp>
+#include <fakequant/llama_cpp/logs.hpp>
 #include <random>
 
 #include "interrupt.hpp"
@@ -147,7 +147,7 @@ class llama_cpp_gen final : public generator {
     if (threads_) args.insert(args.end(), {"-t", std::to_string(threads_)});
     const auto r = run_tool(tool_, args);
     raw_ += r.captured();
-    const auto log = fq::llama::parse_completion_log(r.out, r.err);
+    const auto log = fq::llama_cpp::parse_completion_log(r.out, r.err);
     completion c;
     if (r.status != 0 || log.load_failed) {
       // The model did not load or the run failed: a must-pass failure, not a tool error.
@@ -233,7 +233,7 @@ llama_cpp_baseline llama_cpp_base(const common_args& a, const prepared& p,
     fail(result_file, b.raw,
          fmt::format("{} failed (exit status {}) on the original model; its output is in this file",
                      b.tool.string(), r.status));
-  const auto log = fq::llama::parse_perplexity_log(r.out + "\n" + r.err);
+  const auto log = fq::llama_cpp::parse_perplexity_log(r.out + "\n" + r.err);
   if (!log.found_final)
     fail(result_file, b.raw,
          fmt::format("{} printed no 'Final estimate: PPL = x +/- y' line{}; its output is in this "
@@ -260,7 +260,7 @@ perplexity_figures llama_cpp_kld(const common_args& a, const llama_cpp_baseline&
     fail(result_file, f.raw,
          fmt::format("{} --kl-divergence failed (exit status {}) on {}; its output is in this file",
                      base.tool.string(), r.status, fake.string()));
-  const auto log = fq::llama::parse_kld_log(r.out + "\n" + r.err);
+  const auto log = fq::llama_cpp::parse_kld_log(r.out + "\n" + r.err);
   if (!log.found || !log.ppl_q || !log.same_top || !log.ln_ratio)
     fail(result_file, f.raw,
          fmt::format("{} --kl-divergence printed no complete KL divergence statistics (Mean "
@@ -286,8 +286,8 @@ perplexity_figures llama_cpp_kld(const common_args& a, const llama_cpp_baseline&
   if (!log.chunks.empty() && running_b.size() == base.running.size())
     f.chunk_delta = chunk_deltas_from_running(base.running, running_b);
   if (f.chunk_delta.size() >= 2) {
-    f.ci95 = fq::decision::ratio_interval(f.chunk_delta, 0.95);
-    f.ci99 = fq::decision::ratio_interval(f.chunk_delta, 0.99);
+    f.ci95 = fq::plan::ratio_interval(f.chunk_delta, 0.95);
+    f.ci99 = fq::plan::ratio_interval(f.chunk_delta, 0.99);
     f.ci_method = "Student-t on per-chunk differences from llama.cpp's running perplexities";
   } else {
     // No per-chunk rows: llama.cpp's per-token paired uncertainty of the ln ratio, around the

@@ -2,7 +2,7 @@
 // The llama.cpp backend of test1 and sweep: runs the user's llama-completion (-no-cnv) and
 // llama-perplexity (perplexity, then --kl-divergence against the original's base file, as
 // ../shared/docs/perplexity.md describes), keeps their raw output in the result files and reads the
-// figures with fakequant/llama/llama_cpp_logs.hpp. A missing tool or an output without the
+// figures with fakequant/llama_cpp/logs.hpp. A missing tool or an output without the
 // expected figures is an fq::error naming the tool and the file holding its output.
 #pragma once
 

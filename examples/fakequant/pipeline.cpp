@@ -8,12 +8,12 @@
 
 #include <cmath>
 #include <cstring>
-#include <fakequant/detail/equal_bytes.hpp>
-#include <fakequant/detail/sha256.hpp>
+#include <fakequant/equal_bytes.hpp>
 #include <fakequant/format/scaling.hpp>
 #include <fakequant/llama/generate.hpp>
 #include <fakequant/llama/kld.hpp>
 #include <fakequant/llama/synth.hpp>
+#include <fakequant/sha256.hpp>
 #include <fakequant/stats/diff.hpp>
 #include <fakequant/stats/dispatch.hpp>
 #include <fakequant/stats/json.hpp>
@@ -54,7 +54,7 @@ namespace {
 
 std::string sha256_of(const fs::path& p) {
   const auto m = fq::gguf::mapped_file::open(p.string());
-  fq::detail::sha256 h;
+  fq::sha256 h;
   h.update(m.bytes());
   return h.hex();
 }
@@ -86,8 +86,8 @@ bool same_bytes(const fs::path& a, const fs::path& b) {
   if (fs::file_size(a) != fs::file_size(b)) return false;
   const auto ma = fq::gguf::mapped_file::open(a.string());
   const auto mb = fq::gguf::mapped_file::open(b.string());
-  fq::detail::thread_pool pool;
-  return fq::detail::equal_bytes(ma.bytes(), mb.bytes(), &pool);
+  fq::thread_pool pool;
+  return fq::equal_bytes(ma.bytes(), mb.bytes(), &pool);
 }
 
 // Copies `from` to `to` through a temporary file, unless `to` already holds the same bytes; either
@@ -289,7 +289,7 @@ quantized quantize_and_analyse(const fq::gguf::file& fa, const experiment& e, co
   const auto report = log.step("numerical analysis", [&] {
     fq::stats::diff_options d;
     d.tensors = e.tensors;
-    d.kernel = fq::stats::best_paired_kernel();  // as `fakequant diff`: the CPU's best, same bits
+    d.kernels = fq::stats::best_kernels();  // as `fakequant diff`: the CPU's best, same bits
     return fq::stats::diff_files(fa, fb, d);
   });
   fs::create_directories(results / "svg");
@@ -301,7 +301,7 @@ quantized quantize_and_analyse(const fq::gguf::file& fa, const experiment& e, co
     q.nums.max_rel = std::max(q.nums.max_rel, t.paired.max_rel_diff);
     q.nums.nan_inf |= t.paired.nan_b + t.paired.inf_b > 0;
   }
-  q.nums.band = fq::decision::numerical_band(q.nums.mean_rel, q.nums.max_rel, q.nums.nan_inf);
+  q.nums.band = fq::plan::numerical_band(q.nums.mean_rel, q.nums.max_rel, q.nums.nan_inf);
   return q;
 }
 
@@ -352,11 +352,11 @@ conversation_result compare_conversation(const conversation_outputs& a,
        ++i) {
     const auto& p = prompts[i];
     const auto ca =
-        fq::decision::check_output(a.sampled[i].text, a.sampled[i].ids, a.sampled[i].finite);
+        fq::plan::check_output(a.sampled[i].text, a.sampled[i].ids, a.sampled[i].finite);
     const auto cb =
-        fq::decision::check_output(b.sampled[i].text, b.sampled[i].ids, b.sampled[i].finite);
-    r.failures += fq::decision::failures_against(ca, cb);
-    const double ag = fq::decision::agreement(a.greedy[i].ids, b.greedy[i].ids);
+        fq::plan::check_output(b.sampled[i].text, b.sampled[i].ids, b.sampled[i].finite);
+    r.failures += fq::plan::failures_against(ca, cb);
+    const double ag = fq::plan::agreement(a.greedy[i].ids, b.greedy[i].ids);
     sum += ag;
     ++units;
     r.text += fmt::format(
@@ -373,13 +373,13 @@ conversation_result compare_conversation(const conversation_outputs& a,
                             chat_turns[t], o.chat[t].text);
   }
   for (std::size_t t = 0; t < a.chat.size() && t < b.chat.size(); ++t) {
-    const double ag = fq::decision::agreement(a.chat[t].ids, b.chat[t].ids);
+    const double ag = fq::plan::agreement(a.chat[t].ids, b.chat[t].ids);
     sum += ag;
     ++units;
     r.text += fmt::format("turn {} agreement: {:.3f}\n", t + 1, ag);
   }
   r.agreement = units ? sum / static_cast<double>(units) : 0;
-  r.band = fq::decision::conversation_band(r.failures, r.agreement);
+  r.band = fq::plan::conversation_band(r.failures, r.agreement);
   if (!a.raw.empty() || !b.raw.empty())
     r.text += "\n# raw output of every run (original, then fake-quantized)\n\n" + a.raw + b.raw;
   return r;
@@ -496,7 +496,7 @@ std::vector<perplexity_figures> builtin_perplexity(
       for (const auto& t : ra.tokens) nll_a[e].push_back(t.nll);
       for (const auto& t : rb.tokens) nll_b[e].push_back(t.nll);
       r[e].chunk_delta.push_back(rb.chunk_mean_nll[0] - ra.chunk_mean_nll[0]);
-      if (until_confident && fq::decision::confident(r[e].chunk_delta)) active[e] = false;
+      if (until_confident && fq::plan::confident(r[e].chunk_delta)) active[e] = false;
     }
     if (::isatty(2)) fmt::print(stderr, "\rperplexity: chunk {}/{}", c + 1, n_chunks);
   }
@@ -515,8 +515,8 @@ std::vector<perplexity_figures> builtin_perplexity(
     ppl_of(nll_b[e], f.ppl_b, f.err_b);
     f.chunks = f.chunk_delta.size();
     f.n_ctx = o.n_ctx;
-    f.ci95 = fq::decision::ratio_interval(f.chunk_delta, 0.95);
-    f.ci99 = fq::decision::ratio_interval(f.chunk_delta, 0.99);
+    f.ci95 = fq::plan::ratio_interval(f.chunk_delta, 0.95);
+    f.ci99 = fq::plan::ratio_interval(f.chunk_delta, 0.99);
     f.ci_method = "Student-t on the per-chunk paired differences";
     const auto kr = acc[e].result();
     f.kld_mean = kr.kld_mean;
@@ -537,10 +537,9 @@ std::string perplexity_report(const perplexity_figures& p, bool until_confident)
       100 * p.ci95.hi, p.chunks, p.ci_method, p.kld_mean, p.kld_err, p.kld_99, p.kld_max,
       100 * p.same_top);
   if (until_confident)
-    s +=
-        fmt::format("--until-confident: {} chunks, 99 % interval {:+.4f} … {:+.4f} %{}\n", p.chunks,
-                    100 * p.ci99.lo, 100 * p.ci99.hi,
-                    fq::decision::confident(p.chunk_delta) ? " (one band)" : " (not yet one band)");
+    s += fmt::format("--until-confident: {} chunks, 99 % interval {:+.4f} … {:+.4f} %{}\n",
+                     p.chunks, 100 * p.ci99.lo, 100 * p.ci99.hi,
+                     fq::plan::confident(p.chunk_delta) ? " (one band)" : " (not yet one band)");
   s += "commands:\n" + p.commands;
   if (!p.raw.empty()) s += "\n# raw output of every run\n\n" + p.raw;
   return s;
@@ -553,9 +552,8 @@ nlohmann::json write_summary(const summary_input& in, const fs::path& results, b
   const auto& e = *in.exp;
   auto must = in.must;
   const auto conv = in.conv ? in.conv->band : scenario::pessimistic;
-  const auto pplb =
-      in.ppl ? fq::decision::perplexity_band(in.ppl->increase()) : scenario::pessimistic;
-  const auto out = fq::decision::decide(must, in.nums.band, conv, pplb);
+  const auto pplb = in.ppl ? fq::plan::perplexity_band(in.ppl->increase()) : scenario::pessimistic;
+  const auto out = fq::plan::decide(must, in.nums.band, conv, pplb);
   nlohmann::json summary{{"command", a.command_line},
                          {"name", e.name},
                          {"format", e.format},
@@ -567,11 +565,11 @@ nlohmann::json write_summary(const summary_input& in, const fs::path& results, b
   summary["numerical"] = {{"mean_rel_diff", in.nums.mean_rel},
                           {"max_rel_diff", in.nums.max_rel},
                           {"nan_or_inf", in.nums.nan_inf},
-                          {"band", fq::decision::to_string(in.nums.band)}};
+                          {"band", fq::plan::to_string(in.nums.band)}};
   if (in.conv)
     summary["conversation"] = {{"agreement", in.conv->agreement},
                                {"failures", in.conv->failures},
-                               {"band", fq::decision::to_string(conv)}};
+                               {"band", fq::plan::to_string(conv)}};
   if (in.ppl) {
     const auto& p = *in.ppl;
     summary["perplexity"] = {{"original", {p.ppl_a, p.err_a}},
@@ -583,7 +581,7 @@ nlohmann::json write_summary(const summary_input& in, const fs::path& results, b
                              {"until_confident", a.until_confident},
                              {"chunks", p.chunks},
                              {"n_ctx", p.n_ctx},
-                             {"band", fq::decision::to_string(pplb)}};
+                             {"band", fq::plan::to_string(pplb)}};
     summary["kld"] = {
         {"mean", p.kld_mean}, {"p99", p.kld_99}, {"max", p.kld_max}, {"same_top_p", p.same_top}};
   }
@@ -591,8 +589,8 @@ nlohmann::json write_summary(const summary_input& in, const fs::path& results, b
                           {"inference", must.inference},
                           {"stable", must.stable},
                           {"format_correct", must.format_correct}};
-  summary["scenario"] = fq::decision::to_string(out.overall);
-  summary["decision"] = fq::decision::to_string(out.decision);
+  summary["scenario"] = fq::plan::to_string(out.overall);
+  summary["decision"] = fq::plan::to_string(out.decision);
   if (!in.stopped_early.empty()) summary["stopped_early"] = in.stopped_early;
 
   // The report in the language asked for (the plan itself is in Traditional Chinese).
@@ -613,9 +611,9 @@ nlohmann::json write_summary(const summary_input& in, const fs::path& results, b
   auto pass = [&](bool ok) { return word(ok ? "PASS" : "FAIL"); };
   std::string md = fmt::format(
       T("# Test 1 — {} rounded to {}\n\n", "# 測試一 — {} 假量化為 {}\n\n"), e.tensors, e.format);
-  md += fmt::format(T("**Decision: {}** (scenario: {})\n\n", "**決策：{}**（情境：{}）\n\n"),
-                    word(fq::decision::to_string(out.decision)),
-                    word(fq::decision::to_string(out.overall)));
+  md +=
+      fmt::format(T("**Decision: {}** (scenario: {})\n\n", "**決策：{}**（情境：{}）\n\n"),
+                  word(fq::plan::to_string(out.decision)), word(fq::plan::to_string(out.overall)));
   if (!in.stopped_early.empty())
     md += fmt::format(T("Stopped early: {}\n\n", "提前停止：{}\n\n"), in.stopped_early);
   md += fmt::format(
@@ -632,13 +630,13 @@ nlohmann::json write_summary(const summary_input& in, const fs::path& results, b
   md += fmt::format(
       T("| numerical | mean rel. diff {:.4f} %, max {:.4f} % | mean < 1 %, max < 10 % | {} |\n",
         "| 數值差異 | 平均相對差異 {:.4f} %，最大 {:.4f} % | 平均 < 1 %，最大 < 10 % | {} |\n"),
-      100 * in.nums.mean_rel, 100 * in.nums.max_rel, word(fq::decision::to_string(in.nums.band)));
+      100 * in.nums.mean_rel, 100 * in.nums.max_rel, word(fq::plan::to_string(in.nums.band)));
   if (in.conv)
     md += fmt::format(
         T("| conversation | agreement {:.3f}, {} check failures | no failure, agreement ≥ 0.5 | "
           "{} |\n",
           "| 對話 | 一致度 {:.3f}，{} 項檢查未通過 | 無檢查未通過且一致度 ≥ 0.5 | {} |\n"),
-        in.conv->agreement, in.conv->failures, word(fq::decision::to_string(conv)));
+        in.conv->agreement, in.conv->failures, word(fq::plan::to_string(conv)));
   if (in.ppl) {
     const auto& p = *in.ppl;
     md += fmt::format(
@@ -646,7 +644,7 @@ nlohmann::json write_summary(const summary_input& in, const fs::path& results, b
           "acceptable | {} |\n",
           "| 困惑度 | 增加 {:+.4f} %（95 % 信賴區間 {:+.4f} … {:+.4f} %） | < 1 % 理想，< 5 % "
           "可接受 | {} |\n"),
-        100 * p.increase(), 100 * p.ci95.lo, 100 * p.ci95.hi, word(fq::decision::to_string(pplb)));
+        100 * p.increase(), 100 * p.ci95.lo, 100 * p.ci95.hi, word(fq::plan::to_string(pplb)));
     md +=
         fmt::format(T("\nKL divergence {:.6f}, 99 % {:.6f}, max {:.6f}; same top token {:.3f} %.\n",
                       "\nKL 散度 {:.6f}，99 % {:.6f}，最大 {:.6f}；首選詞元相同比例 {:.3f} %。\n"),

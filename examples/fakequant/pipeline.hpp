@@ -8,13 +8,13 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
-#include <fakequant/decision.hpp>
 #include <fakequant/gguf.hpp>
 #include <fakequant/llama/context.hpp>
 #include <fakequant/llama/dispatch.hpp>
 #include <fakequant/llama/model.hpp>
 #include <fakequant/llama/perplexity.hpp>
 #include <fakequant/llama/tokenizer.hpp>
+#include <fakequant/plan/decision.hpp>
 #include <fakequant/quantize.hpp>
 #include <filesystem>
 #include <fstream>
@@ -27,7 +27,7 @@
 namespace fqcli::pipeline {
 
 namespace fs = std::filesystem;
-using fq::decision::scenario;
+using fq::plan::scenario;
 
 /// Every step with its command, duration and result, appended as it happens.
 class run_log {
@@ -160,7 +160,7 @@ conversation_result compare_conversation(const conversation_outputs& original,
 struct perplexity_figures {
   double ppl_a = 0, err_a = 0, ppl_b = 0, err_b = 0;
   std::vector<double> chunk_delta;  ///< per chunk: mean nll(fake) − mean nll(original)
-  fq::decision::interval ci95, ci99;
+  fq::plan::interval ci95, ci99;
   std::string ci_method;
   double kld_mean = 0, kld_err = 0, kld_99 = 0, kld_max = 0, same_top = 0;  ///< same_top: fraction
   std::size_t chunks = 0, n_ctx = 0;
@@ -188,7 +188,7 @@ std::string perplexity_report(const perplexity_figures& p, bool until_confident)
 struct summary_input {
   const common_args* args = nullptr;
   const experiment* exp = nullptr;
-  fq::decision::must_pass must;
+  fq::plan::must_pass must;
   numerical nums;
   const conversation_result* conv = nullptr;
   const perplexity_figures* ppl = nullptr;

@@ -8,20 +8,21 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "detail/equal_bytes.hpp"
-#include "detail/thread_pool.hpp"
+#include "equal_bytes.hpp"
 #include "error.hpp"
-#include "format/blocks.hpp"
 #include "format/dispatch.hpp"
 #include "format/float_format.hpp"
 #include "format/kernels.hpp"
 #include "format/scaling.hpp"
+#include "gguf/blocks.hpp"
 #include "gguf/file.hpp"
 #include "gguf/names.hpp"
 #include "gguf/writer.hpp"
+#include "thread_pool.hpp"
 
 namespace fq {
 
@@ -32,9 +33,9 @@ struct quantize_options {
   format::round_options rounding;  ///< set rounding.overflow from format.default_overflow()
   format::scaling scale;           ///< none, per tensor, or MX blocks along each row
   store_policy store = store_policy::same;
-  /// The rounding kernels: the best this CPU runs (FQ_FORCE_ARCH may name others) when the program
-  /// links the per-architecture ones, else those its compile flags allow (format/dispatch.hpp).
-  format::format_kernels kernels = format::best_kernels();
+  /// The rounding kernels (format/dispatch.hpp); unset: best_kernels(), this CPU's best or
+  /// FQ_FORCE_ARCH's, chosen when the call runs. Every kernel gives the same bits.
+  std::optional<format::kernel_table> kernels{};
   /// Threads for tensors of at least 2^20 values (0: all cores); results do not depend on it.
   std::size_t threads = 0;
 };
@@ -53,7 +54,7 @@ struct quantized_tensor {
 namespace detail {
 // The unscaled rounding of one span: by `kernels` (over `pool`'s threads when given and the span
 // is large), or by the scalar reference round_to when `kernels` is null (verification).
-inline void round_span(const format::format_kernels* kernels, thread_pool* pool,
+inline void round_span(const format::kernel_table* kernels, thread_pool* pool,
                        const format::float_format& f, std::span<const float> in,
                        std::span<float> out, std::uint64_t first,
                        const format::round_options& opt) {
@@ -64,7 +65,7 @@ inline void round_span(const format::format_kernels* kernels, thread_pool* pool,
 // Rounds a whole tensor (rows of ne[0] elements) under opt's scaling.
 inline format::scale_summary round_tensor(const gguf::tensor_info& t, std::span<const float> in,
                                           std::span<float> out, const quantize_options& opt,
-                                          const format::format_kernels* kernels,
+                                          const format::kernel_table* kernels,
                                           thread_pool* pool = nullptr) {
   return format::fake_quantize_scaled(opt.format, in, out, opt.rounding, opt.scale,
                                       t.n_dims == 0 ? in.size() : t.ne[0],
@@ -110,10 +111,11 @@ inline std::vector<quantized_tensor> fake_quantize_tensors(const gguf::file& f, 
                                                            const std::vector<std::string>& patterns,
                                                            const quantize_options& opt) {
   format::check_options(opt.format, opt.rounding);
+  const format::kernel_table kernels = opt.kernels ? *opt.kernels : format::best_kernels();
   std::vector<quantized_tensor> out;
-  std::unique_ptr<detail::thread_pool> pool;  // made for the first large tensor
+  std::unique_ptr<thread_pool> pool;  // made for the first large tensor
   for (const auto* t : match_tensors(f, patterns)) {
-    if (!format::can_decode(t->type))
+    if (!gguf::can_decode(t->type))
       throw error(errc::unsupported, f.path(), t->info_offset,
                   "tensor '" + std::string(t->name) + "' has type " +
                       std::string(gguf::type_name(t->type)) + ", which cannot be decoded");
@@ -129,11 +131,11 @@ inline std::vector<quantized_tensor> fake_quantize_tensors(const gguf::file& f, 
     q.type_in = t->type;
     q.elements = t->elements;
     std::vector<float> orig(t->elements);
-    format::decode(t->type, f.tensor_data(*t), 0, orig);
+    gguf::decode(t->type, f.tensor_data(*t), 0, orig);
     q.values.resize(orig.size());
     if (!pool && opt.threads != 1 && orig.size() >= (std::size_t{1} << 20))
-      pool = std::make_unique<detail::thread_pool>(opt.threads);
-    q.scale = detail::round_tensor(*t, orig, q.values, opt, &opt.kernels, pool.get());
+      pool = std::make_unique<thread_pool>(opt.threads);
+    q.scale = detail::round_tensor(*t, orig, q.values, opt, &kernels, pool.get());
     for (std::size_t i = 0; i < orig.size(); ++i) {
       const float v = q.values[i];
       if (std::isnan(orig[i])) ++q.nan_in;
@@ -166,7 +168,7 @@ inline std::vector<quantized_tensor> fake_quantize_tensors(const gguf::file& f, 
     format::round_options exact;
     exact.overflow = format::overflow::ieee;
     std::vector<float> again(q.values.size());
-    format::fake_quantize(opt.kernels, own, exact, q.values, again, 0, pool.get());
+    format::fake_quantize(kernels, own, exact, q.values, again, 0, pool.get());
     std::size_t inexact = 0;
     for (std::size_t i = 0; i < again.size(); ++i)
       if (!std::isnan(q.values[i]) && again[i] != q.values[i]) ++inexact;
@@ -220,7 +222,7 @@ inline std::vector<std::string> verify_fake_quantized(const gguf::file& original
       if (gguf::glob_match(p, name)) return true;
     return false;
   };
-  detail::thread_pool pool(opt.threads);  // for comparing large untouched tensors
+  thread_pool pool(opt.threads);  // for comparing large untouched tensors
   for (std::size_t i = 0; i < std::min(ta.size(), tb.size()); ++i) {
     const auto& a = ta[i];
     const auto& b = tb[i];
@@ -239,13 +241,13 @@ inline std::vector<std::string> verify_fake_quantized(const gguf::file& original
     }
     if (!target) {
       const auto da = original.tensor_data(a), db = fake.tensor_data(b);
-      if (!detail::equal_bytes(da, db, &pool))
+      if (!equal_bytes(da, db, &pool))
         problems.push_back("untouched tensor '" + name + "' differs from the original");
       continue;
     }
     std::vector<float> va(a.elements), vb(b.elements), want(a.elements);
-    format::decode(a.type, original.tensor_data(a), 0, va);
-    format::decode(b.type, fake.tensor_data(b), 0, vb);
+    gguf::decode(a.type, original.tensor_data(a), 0, va);
+    gguf::decode(b.type, fake.tensor_data(b), 0, vb);
     detail::round_tensor(a, va, want, opt, nullptr);  // the scalar reference, independently
     for (std::size_t k = 0; k < va.size(); ++k) {
       if (!std::isfinite(vb[k])) {

@@ -13,7 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fakequant/detail/thread_pool.hpp>
+#include <fakequant/thread_pool.hpp>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -95,7 +95,7 @@ struct mismatch_log {
 };
 
 // Every kernel against round_to on all 2^32 inputs for one combination.
-std::uint64_t sweep(const fq_test::combo& c, fq::detail::thread_pool& pool) {
+std::uint64_t sweep(const fq_test::combo& c, fq::thread_pool& pool) {
   const auto kernels = fq_test::cpu_kernels();
   const reference_fn ref = reference_for(format_index(c.format),
                                          std::make_index_sequence<std::size(predefined_formats)>{});
@@ -149,7 +149,7 @@ std::uint64_t sweep(const fq_test::combo& c, fq::detail::thread_pool& pool) {
 
 // Every kernel against a hardware round trip on all non-NaN inputs.
 std::uint64_t oracle(const char* what, void (*hw)(float*), const fq_test::combo& c,
-                     fq::detail::thread_pool& pool) {
+                     fq::thread_pool& pool) {
   const auto kernels = fq_test::cpu_kernels();
   const kernel_params p = kernel_params::of(c.format, c.options);
   mismatch_log log;
@@ -192,7 +192,7 @@ fq_test::combo default_rne(const float_format& f) {
 
 int main(int argc, char** argv) {
   const std::string what = argc > 1 ? argv[1] : "";
-  fq::detail::thread_pool pool;
+  fq::thread_pool pool;
   std::uint64_t bad = 0;
   const auto t0 = std::chrono::steady_clock::now();
   if (what == "hot" && argc == 2) {

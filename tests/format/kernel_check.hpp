@@ -50,11 +50,11 @@ inline std::vector<combo> combos_of(const fq::format::float_format& f) {
 }
 
 /// The kernels of every architecture this CPU runs, best first.
-inline std::vector<fq::format::format_kernels> cpu_kernels() {
-  std::vector<fq::format::format_kernels> out;
+inline std::vector<fq::format::kernel_table> cpu_kernels() {
+  std::vector<fq::format::kernel_table> out;
 #if defined(__x86_64__) || defined(_M_X64)
   for (const char* n : {"avx512", "avx2", "sse2"})
-    if (fq::format::cpu_has(n)) out.push_back(fq::format::kernels_for(n));
+    if (fq::detail::cpu_has_arch(n)) out.push_back(fq::format::kernels_for(n));
 #else
   out.push_back(fq::format::kernels_for("default"));
 #endif

@@ -10,7 +10,7 @@
 
 TEST_CASE("format: the SIMD architecture of this build") {
   const std::string arch = xsimd::default_arch::name();
-  const std::string kernels = fq::format::default_format_kernels().name;
+  const std::string kernels = fq::format::default_kernels().name;
   MESSAGE("xsimd default architecture: " << arch << ", default format kernels: " << kernels);
   CHECK(kernels == arch);
   if (const char* want = std::getenv("FQ_EXPECT_ARCH")) {

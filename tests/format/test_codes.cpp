@@ -5,9 +5,9 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
-#include <fakequant/format/blocks.hpp>
 #include <fakequant/format/codes.hpp>
 #include <fakequant/format/float_format.hpp>
+#include <fakequant/gguf/blocks.hpp>
 #include <limits>
 #include <string>
 #include <vector>
@@ -192,7 +192,8 @@ TEST_CASE("codes: every code decodes to a value that encodes back to it and roun
 TEST_CASE("codes: decode equals independent decoders and the formats' known constants") {
   for (std::uint32_t c = 0; c < 65536; ++c) {
     const auto h = static_cast<std::uint16_t>(c);
-    const float want16 = detail::half_to_float(h), want_b = detail::bf16_to_float(h);
+    const float want16 = fq::gguf::detail::half_to_float(h),
+                want_b = fq::gguf::detail::bf16_to_float(h);
     if (std::isnan(want16)) {
       CHECK(std::isnan(decode(fp16, c)));
     } else {

@@ -17,9 +17,8 @@ using namespace fq::format;
 namespace {
 
 // Runs `k` on `in` and counts the results that differ from round_to (reporting the first few).
-std::size_t mismatches(const format_kernels& k, const fq_test::combo& c,
-                       const std::vector<float>& in, const std::vector<float>& want,
-                       std::uint64_t first_index = 0) {
+std::size_t mismatches(const kernel_table& k, const fq_test::combo& c, const std::vector<float>& in,
+                       const std::vector<float>& want, std::uint64_t first_index = 0) {
   std::vector<float> got(in.size());
   fake_quantize(k, c.format, c.options, in, got, first_index);
   std::size_t bad = 0;
@@ -125,7 +124,7 @@ TEST_CASE("format kernels: stochastic rounding equals the reference on every arc
     h ^= h >> 15;
     in[i] = std::bit_cast<float>(h);
   }
-  fq::detail::thread_pool pool2(2), pool3(3);
+  fq::thread_pool pool2(2), pool3(3);
   for (const auto& f : predefined_formats) {
     round_options o;
     o.rounding = rounding::stochastic;
@@ -137,7 +136,7 @@ TEST_CASE("format kernels: stochastic rounding equals the reference on every arc
     for (const auto& k : kernels) {
       CAPTURE(std::string(f.name));
       CAPTURE(std::string(k.name));
-      for (auto* pool : {static_cast<fq::detail::thread_pool*>(nullptr), &pool2, &pool3}) {
+      for (auto* pool : {static_cast<fq::thread_pool*>(nullptr), &pool2, &pool3}) {
         std::vector<float> got(in.size());
         fake_quantize(k, f, o, in, got, 1000, pool);
         std::size_t bad = 0;
@@ -153,7 +152,7 @@ TEST_CASE("format kernels: several threads give the deterministic roundings' res
   std::vector<float> in(3'000'001);
   for (std::size_t i = 0; i < in.size(); ++i)
     in[i] = std::bit_cast<float>(static_cast<std::uint32_t>(i * 1431u));
-  fq::detail::thread_pool pool(3);
+  fq::thread_pool pool(3);
   round_options o;
   o.overflow = fp8_e4m3.default_overflow();
   std::vector<float> one(in.size()), many(in.size());

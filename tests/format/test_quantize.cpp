@@ -4,11 +4,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <fakequant/format/blocks.hpp>
 #include <fakequant/format/codes.hpp>
 #include <fakequant/format/float_format.hpp>
 #include <fakequant/format/scaling.hpp>
 #include <fakequant/gguf.hpp>
+#include <fakequant/gguf/blocks.hpp>
 #include <fakequant/gguf/names.hpp>
 #include <fakequant/quantize.hpp>
 #include <limits>
@@ -50,7 +50,7 @@ TEST_CASE(
       ++matched;
       CHECK(tb.type == gg::ggml_type::f32);
       std::vector<float> orig(ta.elements), got(tb.elements);
-      fq::format::decode(ta.type, a.tensor_data(ta), 0, orig);
+      fq::gguf::decode(ta.type, a.tensor_data(ta), 0, orig);
       std::memcpy(got.data(), b.tensor_data(tb).data(), tb.bytes);
       fq::format::round_options opt;
       opt.overflow = fq::format::overflow::saturate;
@@ -188,7 +188,7 @@ void write_model_with(const std::filesystem::path& src, const std::filesystem::p
 std::vector<float> tensor_values(const gg::file& f, const std::string& name) {
   const auto& t = f.tensor(name);
   std::vector<float> v(t.elements);
-  fq::format::decode(t.type, f.tensor_data(t), 0, v);
+  fq::gguf::decode(t.type, f.tensor_data(t), 0, v);
   return v;
 }
 

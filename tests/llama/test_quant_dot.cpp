@@ -34,14 +34,14 @@ double worst_error(const fq::llama::kernel_table& k, const fq::llama::weight& w,
       const float dq = static_cast<float>(xq.values(t)[i]) * xq.scales(t)[i / xq.block];
       REQUIRE(dq == xr[t * cols + i]);
     }
-  fq::detail::thread_pool pool(2);
+  fq::thread_pool pool(2);
   y.assign(tokens * rows, 0.0f);
   fq::llama::matmul_int(k, w, xq, y.data(), pool);
   std::vector<float> row(cols);
-  const std::size_t be = fq::format::block_elements(w.type);
+  const std::size_t be = fq::gguf::block_elements(w.type);
   double worst = 0.0;
   for (std::size_t r = 0; r < rows; ++r) {
-    fq::format::decode_blocks(w.type, w.row(r), cols / be, row.data());
+    fq::gguf::decode_blocks(w.type, w.row(r), cols / be, row.data());
     for (std::size_t t = 0; t < tokens; ++t) {
       double exact = 0.0, mag = 0.0;
       for (std::size_t i = 0; i < cols; ++i) {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // `fakequant test1`: the plan's files, figures equal to `fakequant perplexity`, backup reuse,
 // errors.
-#include <fakequant/detail/sha256.hpp>
 #include <fakequant/gguf.hpp>
+#include <fakequant/sha256.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -66,7 +66,7 @@ TEST_CASE("test1: perplexities equal fakequant perplexity's - the second run reu
     CHECK(read(fs::path(work) / "results" / "layer0" / "run.log")
               .find("reused the verified backup") != std::string::npos);
     // The original's SHA-256 beside the backup, as sha256sum writes it, and in the summary.
-    fq::detail::sha256 h;
+    fq::sha256 h;
     const auto m = fq::gguf::mapped_file::open((models / name).string());
     h.update(m.bytes());
     const std::string digest = h.hex();

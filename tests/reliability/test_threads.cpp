@@ -3,10 +3,10 @@
 // (scripts/ci/tsan.sh), which is where a data race between the pieces would show.
 #include <atomic>
 #include <cstring>
-#include <fakequant/detail/thread_pool.hpp>
 #include <fakequant/gguf.hpp>
 #include <fakequant/llama/context.hpp>
 #include <fakequant/llama/synth.hpp>
+#include <fakequant/thread_pool.hpp>
 #include <stdexcept>
 #include <vector>
 
@@ -14,7 +14,7 @@
 
 TEST_CASE("threads: the pool hands out every index exactly once, in contiguous pieces") {
   for (std::size_t size : {1, 2, 3, 5}) {
-    fq::detail::thread_pool pool(size);
+    fq::thread_pool pool(size);
     CHECK(pool.size() == size);
     for (std::size_t n : {0, 1, 2, 3, 7, 64, 1000}) {
       for (std::size_t grain : {1, 4, 100}) {
@@ -51,7 +51,7 @@ TEST_CASE("threads: the pool hands out every index exactly once, in contiguous p
 }
 
 TEST_CASE("threads: the pool rethrows a piece's exception and runs the next job") {
-  fq::detail::thread_pool pool(3);
+  fq::thread_pool pool(3);
   for (int round = 0; round < 50; ++round) {
     std::atomic<std::size_t> done{0};
     CHECK_THROWS_AS(pool.parallel_for(30,

@@ -8,6 +8,7 @@
 #include <fakequant/detail/arch.hpp>
 #include <fakequant/stats/dispatch.hpp>
 #include <fakequant/stats/json.hpp>
+#include <fakequant/stats/paired.hpp>
 #include <limits>
 #include <random>
 #include <string>
@@ -15,12 +16,12 @@
 
 namespace {
 
-fq::stats::paired_kernel kernel;  // the dispatched one named on the command line
+fq::stats::kernel_table kernel;  // the dispatched one named on the command line
 
 nlohmann::json case_json(std::vector<float> a, std::vector<float> b, unsigned threads) {
   fq::stats::tensor_diff t;
   t.name = "case";
-  t.paired = fq::stats::compare(a, b, {.threads = threads, .kernel = kernel});
+  t.paired = fq::stats::compare(a, b, {.threads = threads, .kernels = kernel});
   fq::stats::tensor_diff own = t;
   own.paired = fq::stats::compare(a, b, {.threads = threads});
   if (fq::stats::to_json(own).dump() != fq::stats::to_json(t).dump()) {
@@ -40,7 +41,7 @@ int main(int argc, char** argv) {
     std::puts("SKIP");
     return 0;
   }
-  kernel = fq::stats::paired_kernel_for(argc > 1 ? argv[1] : "default");
+  kernel = fq::stats::kernels_for(argc > 1 ? argv[1] : "default");
   std::mt19937_64 rng(12);
   std::student_t_distribution<float> t(5);
   std::uniform_real_distribution<double> e(std::log(1e-30), std::log(1e30));

@@ -3,8 +3,8 @@
 // every half-precision value, and the per-tensor checksums of gguf-py's reference dequantizers.
 #include <cmath>
 #include <cstring>
-#include <fakequant/format/blocks.hpp>
 #include <fakequant/gguf.hpp>
+#include <fakequant/gguf/blocks.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -13,7 +13,6 @@
 
 #include "support.hpp"
 
-namespace fmt_ = fq::format;
 using fq::gguf::ggml_type;
 
 namespace {
@@ -68,7 +67,7 @@ float f(double x) { return static_cast<float>(x); }
 
 TEST_CASE("stats: half and bfloat16 decode every bit pattern exactly") {
   for (std::uint32_t h = 0; h < 65536; ++h) {
-    const float got = fmt_::detail::half_to_float(static_cast<std::uint16_t>(h));
+    const float got = fq::gguf::detail::half_to_float(static_cast<std::uint16_t>(h));
     const double want = half_by_definition(static_cast<std::uint16_t>(h));
     if (std::isnan(want)) {
       REQUIRE(std::isnan(got));
@@ -80,7 +79,7 @@ TEST_CASE("stats: half and bfloat16 decode every bit pattern exactly") {
       REQUIRE(static_cast<double>(got) == want);
       REQUIRE(std::signbit(got) == static_cast<bool>(h >> 15));
     }
-    const float bf = fmt_::detail::bf16_to_float(static_cast<std::uint16_t>(h));
+    const float bf = fq::gguf::detail::bf16_to_float(static_cast<std::uint16_t>(h));
     std::uint32_t bits;
     std::memcpy(&bits, &bf, 4);
     REQUIRE(bits == (h << 16));
@@ -98,8 +97,8 @@ TEST_CASE("stats: Q8_0 and Q4_0 blocks decode by their definition") {
       put_half(q4, 18 * blk, scales[blk]);
     }
     float o8[96], o4[96];
-    fmt_::decode_blocks(ggml_type::q8_0, q8.data(), 3, o8);
-    fmt_::decode_blocks(ggml_type::q4_0, q4.data(), 3, o4);
+    fq::gguf::decode_blocks(ggml_type::q8_0, q8.data(), 3, o8);
+    fq::gguf::decode_blocks(ggml_type::q4_0, q4.data(), 3, o4);
     for (int i = 0; i < 96; ++i) {
       const int blk = i / 32, k = i % 32;
       const int v8 = static_cast<std::int8_t>(byte_at(q8, 34 * blk + 2 + k));
@@ -126,9 +125,9 @@ TEST_CASE("stats: Q4_K, Q5_K and Q6_K super-blocks decode by their definition") 
     put_half(k5, 2, dmin);
     put_half(k6, 208, d);
     float o4[256], o5[256], o6[256];
-    fmt_::decode_blocks(ggml_type::q4_k, k4.data(), 1, o4);
-    fmt_::decode_blocks(ggml_type::q5_k, k5.data(), 1, o5);
-    fmt_::decode_blocks(ggml_type::q6_k, k6.data(), 1, o6);
+    fq::gguf::decode_blocks(ggml_type::q4_k, k4.data(), 1, o4);
+    fq::gguf::decode_blocks(ggml_type::q5_k, k5.data(), 1, o5);
+    fq::gguf::decode_blocks(ggml_type::q6_k, k6.data(), 1, o6);
     for (int i = 0; i < 256; ++i) {
       const int g = i / 32, l = i % 32;
       // Q4_K: group g lives in the low (even g) or high (odd g) nibbles of qs[32*(g/2) + l].
@@ -159,11 +158,11 @@ TEST_CASE("stats: Q4_K, Q5_K and Q6_K super-blocks decode by their definition") 
 TEST_CASE("stats: decode checks its range and type") {
   std::vector<std::byte> data(34 * 2);
   std::vector<float> out(32);
-  CHECK_NOTHROW(fmt_::decode(ggml_type::q8_0, data, 32, out));
-  CHECK_THROWS_AS(fmt_::decode(ggml_type::q8_0, data, 16, out), fq::error);
-  CHECK_THROWS_AS(fmt_::decode(ggml_type::q8_0, data, 64, out), fq::error);
-  CHECK_THROWS_AS(fmt_::decode(ggml_type::q2_k, data, 0, out), fq::error);
-  CHECK_FALSE(fmt_::can_decode(ggml_type::q4_1));
+  CHECK_NOTHROW(fq::gguf::decode(ggml_type::q8_0, data, 32, out));
+  CHECK_THROWS_AS(fq::gguf::decode(ggml_type::q8_0, data, 16, out), fq::error);
+  CHECK_THROWS_AS(fq::gguf::decode(ggml_type::q8_0, data, 64, out), fq::error);
+  CHECK_THROWS_AS(fq::gguf::decode(ggml_type::q2_k, data, 0, out), fq::error);
+  CHECK_FALSE(fq::gguf::can_decode(ggml_type::q4_1));
 }
 
 namespace {
@@ -173,7 +172,7 @@ namespace {
 void check_against_reference(const fq::gguf::file& f, const fq::gguf::tensor_info& t,
                              const nlohmann::json& ref) {
   INFO("tensor " << t.name << " of " << f.path());
-  REQUIRE(fmt_::can_decode(t.type));
+  REQUIRE(fq::gguf::can_decode(t.type));
   CHECK(ref.at("type").get<std::string>() == std::string(fq::gguf::type_name(t.type)));
   REQUIRE(ref.at("n").get<std::uint64_t>() == t.elements);
   const auto data = f.tensor_data(t);
@@ -181,7 +180,7 @@ void check_against_reference(const fq::gguf::file& f, const fq::gguf::tensor_inf
   std::vector<float> first, last;
   long double sum = 0, sum_sq = 0, sum_abs = 0;
   for (std::uint64_t r = 0; r < t.rows(); ++r) {
-    fmt_::decode(t.type, data, r * t.ne[0], row);
+    fq::gguf::decode(t.type, data, r * t.ne[0], row);
     for (float v : row) {
       sum += v;
       sum_abs += std::fabs(v);
@@ -241,8 +240,8 @@ TEST_CASE("stats: tl-mini f16 and q8_0 decode to within their rounding of the f3
       const auto& o = base.tensor(t.name);
       REQUIRE(o.elements == t.elements);
       std::vector<float> a(o.elements), b(t.elements);
-      fmt_::decode(o.type, base.tensor_data(o), 0, a);
-      fmt_::decode(t.type, q.tensor_data(t), 0, b);
+      fq::gguf::decode(o.type, base.tensor_data(o), 0, a);
+      fq::gguf::decode(t.type, q.tensor_data(t), 0, b);
       if (t.type == ggml_type::f32) {
         CHECK(std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
         continue;

@@ -286,9 +286,9 @@ TEST_CASE("stats: blocks at the widest span the SIMD path takes stay exact") {
         }
         const auto oracle = st::compare(a, b, {.threads = 1, .force_scalar = true});
         for (const char* name : {"sse2", "avx2", "avx512"}) {
-          st::paired_kernel k;
+          st::kernel_table k;
           try {
-            k = st::paired_kernel_for(name);
+            k = st::kernels_for(name);
           } catch (const fq::error&) {
             continue;
           }
@@ -312,7 +312,7 @@ TEST_CASE("stats: blocks at the widest span the SIMD path takes stay exact") {
             CHECK(ab.sign() == 0);
           }
           CHECK(fast == (span <= widest || e < -126 ? blocks.size() : 0));
-          const auto s = st::compare(a, b, {.threads = 1, .kernel = k});
+          const auto s = st::compare(a, b, {.threads = 1, .kernels = k});
           CHECK(same_bits(s.dot, oracle.dot));
           CHECK(same_bits(s.mean_abs_diff, oracle.mean_abs_diff));
           CHECK(same_bits(s.mean_rel_diff, oracle.mean_rel_diff));
@@ -356,8 +356,8 @@ TEST_CASE("stats: 10^8 pairs, exact sums and thread independence") {
     b[i] = a[i] + (i % 2 ? 0x1p-10f : 0.0f);
   }
   // The fastest kernel keeps this quick on a 2-core CI machine; every kernel gives these bits.
-  const auto kernel = st::best_paired_kernel();
-  const auto one = st::compare(a, b, {.threads = 1, .kernel = kernel});
+  const auto kernel = st::best_kernels();
+  const auto one = st::compare(a, b, {.threads = 1, .kernels = kernel});
   CHECK(one.count == n);
   CHECK(one.changed == n / 2);
   CHECK(one.mean_abs_diff == 0x1p-11);
@@ -368,7 +368,7 @@ TEST_CASE("stats: 10^8 pairs, exact sums and thread independence") {
     naive +=
         std::fabs(static_cast<double>(a[i]) - b[i]) / (std::fabs(static_cast<double>(a[i])) + 1e-8);
   CHECK(close(one.mean_rel_diff, naive / static_cast<double>(n), 1e-9));
-  check_identical(one, st::compare(a, b, {.threads = 4, .kernel = kernel}));
+  check_identical(one, st::compare(a, b, {.threads = 4, .kernels = kernel}));
 }
 
 TEST_CASE("stats: derived statistics within 1e-12 of a long double reference") {
@@ -404,9 +404,9 @@ TEST_CASE("stats: every dispatched kernel gives the bits of the sse2 kernel and 
   b[70000] = 0.0f;                                   // a flush
   auto w = wide(100000, 1e-30, 1e30, rng), v = w;
   for (auto& x : v) x *= 1.0f + 1e-3f * static_cast<float>(rng() % 5);
-  const auto sse2 = st::paired_kernel_for("sse2");
-  const auto ref = st::compare(a, b, {.threads = 2, .kernel = sse2});
-  const auto ref_wide = st::compare(w, v, {.threads = 1, .kernel = sse2});
+  const auto sse2 = st::kernels_for("sse2");
+  const auto ref = st::compare(a, b, {.threads = 2, .kernels = sse2});
+  const auto ref_wide = st::compare(w, v, {.threads = 1, .kernels = sse2});
   const auto oracle = st::compare(a, b, {.threads = 1, .force_scalar = true});
   CHECK(same_bits(ref.mean_abs_diff, oracle.mean_abs_diff));
   CHECK(same_bits(ref.mean_rel_diff, oracle.mean_rel_diff));
@@ -414,22 +414,22 @@ TEST_CASE("stats: every dispatched kernel gives the bits of the sse2 kernel and 
   CHECK(ref.flushed_to_zero == oracle.flushed_to_zero);
   std::size_t ran = 0;
   for (const char* name : {"avx2", "avx512", "default"}) {
-    st::paired_kernel k;
+    st::kernel_table k;
     try {
-      k = st::paired_kernel_for(name);
+      k = st::kernels_for(name);
     } catch (const fq::error&) {
       MESSAGE("skipping the " << name << " kernel: this CPU lacks it");
       continue;
     }
     INFO(name);
-    check_identical(ref, st::compare(a, b, {.threads = 2, .kernel = k}));
-    check_identical(ref_wide, st::compare(w, v, {.threads = 1, .kernel = k}));
+    check_identical(ref, st::compare(a, b, {.threads = 2, .kernels = k}));
+    check_identical(ref_wide, st::compare(w, v, {.threads = 1, .kernels = k}));
     ++ran;
   }
   CHECK(ran >= 1);
-  const bool has_best = st::best_paired_kernel().blocks != nullptr;
+  const bool has_best = st::best_kernels().blocks != nullptr;
   CHECK(has_best);
-  CHECK_THROWS_AS(st::paired_kernel_for("mmx"), fq::error);
+  CHECK_THROWS_AS(st::kernels_for("mmx"), fq::error);
 }
 
 TEST_CASE("stats: ratios the kernel cannot hold go the exact way") {

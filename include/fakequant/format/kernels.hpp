@@ -26,7 +26,7 @@
 #endif
 
 #include "../config.hpp"
-#include "../detail/thread_pool.hpp"
+#include "../thread_pool.hpp"
 #include "float_format.hpp"
 
 namespace fq::format {
@@ -499,7 +499,7 @@ void fake_quantize_span(const kernel_params& params, const float* in, float* out
 }  // namespace detail
 
 /// One architecture's format kernels.
-struct format_kernels {
+struct kernel_table {
   const char* name;
   /// out[i] = round_to(format, in[i], options, first_index + i) for i < n (see kernel_params).
   void (*fake_quantize)(const kernel_params& p, const float* in, float* out, std::size_t n,
@@ -508,23 +508,21 @@ struct format_kernels {
 
 /// The kernels of one architecture (instantiate it in a translation unit compiled for Arch).
 template <class Arch>
-format_kernels make_format_kernels() noexcept {
+kernel_table make_kernels() noexcept {
   return {Arch::name(), &detail::fake_quantize_kernel<Arch>};
 }
 
 /// The kernels the including translation unit's compile flags allow; no set-up needed. The
 /// per-architecture ones chosen at run time are in format/dispatch.hpp.
-inline format_kernels default_format_kernels() noexcept {
-  return make_format_kernels<xsimd::default_arch>();
-}
+inline kernel_table default_kernels() noexcept { return make_kernels<xsimd::default_arch>(); }
 
 /// out[i] = round_to(f, in[i], opt, first_index + i) for every i, with kernels `k`; split into
 /// pieces over `pool`'s threads when given and the span is large. The result does not depend on
 /// the kernels or the thread count. `in` and `out` have the same size and are the same span or
 /// do not overlap.
-inline void fake_quantize(const format_kernels& k, const float_format& f, const round_options& opt,
+inline void fake_quantize(const kernel_table& k, const float_format& f, const round_options& opt,
                           std::span<const float> in, std::span<float> out,
-                          std::uint64_t first_index = 0, fq::detail::thread_pool* pool = nullptr) {
+                          std::uint64_t first_index = 0, fq::thread_pool* pool = nullptr) {
   if (in.size() != out.size())
     throw error(errc::invalid_argument, "", "fake_quantize: input and output sizes differ");
   const kernel_params p = kernel_params::of(f, opt);

@@ -18,6 +18,7 @@
 
 #include "../detail/bytes.hpp"
 #include "../error.hpp"
+#include "../utf8.hpp"
 #include "mapped_file.hpp"
 #include "types.hpp"
 #include "value.hpp"
@@ -287,7 +288,7 @@ class file {
     if (key.size() > max_key_length)
       c.fail(errc::bad_key, at,
              "metadata key of " + std::to_string(key.size()) + " bytes exceeds 65535");
-    if (!fq::detail::valid_utf8(reinterpret_cast<const unsigned char*>(key.data()), key.size()))
+    if (!fq::valid_utf8(reinterpret_cast<const unsigned char*>(key.data()), key.size()))
       c.fail(errc::bad_key, at, "metadata key is not valid UTF-8");
     const auto type_at = c.pos();
     const auto type = c.read<std::uint32_t>("metadata value type");
@@ -384,8 +385,7 @@ class file {
     if (t.name.size() > max_name_length)
       c.fail(errc::bad_tensor, t.info_offset,
              "tensor name of " + std::to_string(t.name.size()) + " bytes exceeds 63");
-    if (!fq::detail::valid_utf8(reinterpret_cast<const unsigned char*>(t.name.data()),
-                                t.name.size()))
+    if (!fq::valid_utf8(reinterpret_cast<const unsigned char*>(t.name.data()), t.name.size()))
       c.fail(errc::bad_tensor, t.info_offset, "tensor name is not valid UTF-8");
     const auto dims_at = c.pos();
     t.n_dims = c.read<std::uint32_t>("tensor dimension count");

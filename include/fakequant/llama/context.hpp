@@ -6,13 +6,15 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 #include <xsimd/xsimd.hpp>
 
-#include "../detail/thread_pool.hpp"
 #include "../error.hpp"
+#include "../thread_pool.hpp"
+#include "dispatch.hpp"
 #include "kernels.hpp"
 #include "model.hpp"
 #include "quant_dot.hpp"
@@ -22,14 +24,21 @@ namespace fq::llama {
 struct eval_options {
   llama::activations activations = llama::activations::ggml;
   std::size_t threads = 0;  ///< 0: all cores
-  kernel_table kernels = default_kernels();
+  /// The kernels (llama/dispatch.hpp); unset: best_kernels(), this CPU's best or FQ_FORCE_ARCH's,
+  /// chosen when a context is made.
+  std::optional<kernel_table> kernels{};
 };
 
 /// Evaluation state of one sequence: the KV cache and scratch buffers.
 class context {
  public:
   context(const model& m, std::size_t n_ctx, eval_options opt = {})
-      : m_(m), hp_(m.params()), n_ctx_(n_ctx), opt_(opt), pool_(opt.threads) {
+      : m_(m),
+        hp_(m.params()),
+        n_ctx_(n_ctx),
+        opt_(opt),
+        kernels_(opt.kernels ? *opt.kernels : best_kernels()),
+        pool_(opt.threads) {
     if (n_ctx == 0)
       throw error(errc::invalid_argument, m.file().path(), "context size must be > 0");
     const std::size_t kv = hp_.n_embd_kv();
@@ -40,8 +49,7 @@ class context {
     // Norm weights are small: decode them once.
     auto decode_vec = [](const weight& w) {
       std::vector<float> v(static_cast<std::size_t>(w.cols));
-      format::decode_blocks(w.type, w.data.data(), v.size() / format::block_elements(w.type),
-                            v.data());
+      gguf::decode_blocks(w.type, w.data.data(), v.size() / gguf::block_elements(w.type), v.data());
       return v;
     };
     for (const auto& l : m.layers()) {
@@ -55,8 +63,8 @@ class context {
   std::size_t n_ctx() const noexcept { return n_ctx_; }
   std::size_t n_past() const noexcept { return n_past_; }
   std::size_t threads() const noexcept { return pool_.size(); }
-  fq::detail::thread_pool& pool() noexcept { return pool_; }
-  const kernel_table& kernels() const noexcept { return opt_.kernels; }
+  fq::thread_pool& pool() noexcept { return pool_; }
+  const kernel_table& kernels() const noexcept { return kernels_; }
   /// Forgets the cache (a new sequence starts at position 0).
   void clear() noexcept { n_past_ = 0; }
 
@@ -90,8 +98,8 @@ class context {
       if (id < 0 || static_cast<std::uint64_t>(id) >= emb.rows)
         throw error(errc::invalid_argument, m_.file().path(),
                     "token id " + std::to_string(id) + " outside the vocabulary");
-      format::decode_blocks(emb.type, emb.row(static_cast<std::uint64_t>(id)),
-                            d / format::block_elements(emb.type), x_.data() + t * d);
+      gguf::decode_blocks(emb.type, emb.row(static_cast<std::uint64_t>(id)),
+                          d / gguf::block_elements(emb.type), x_.data() + t * d);
     }
 
     // RoPE angles of each new position, shared by every head and layer.
@@ -167,7 +175,7 @@ class context {
     if (n == 0) return;
     if (ggml && has_integer_dot(w.type)) {
       quantize_activations(w.type, x, n, static_cast<std::size_t>(w.cols), xq_);
-      matmul_int(opt_.kernels, w, xq_, y, pool_);
+      matmul_int(kernels_, w, xq_, y, pool_);
       return;
     }
     if (ggml && w.type != gguf::ggml_type::f32) {
@@ -179,7 +187,7 @@ class context {
       });
       x = xr_.data();
     }
-    matmul(opt_.kernels, w, x, n, y, pool_);
+    matmul(kernels_, w, x, n, y, pool_);
   }
 
   // fn(t) for every token t < n, the tokens split between the threads.
@@ -197,7 +205,7 @@ class context {
     const std::size_t d = hp_.n_embd, kv = hp_.n_embd_kv(), hd = hp_.head_dim();
     const std::size_t group = hp_.n_head / hp_.n_head_kv, n_kv = hp_.n_head_kv;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    const auto& k = opt_.kernels;
+    const auto& k = kernels_;
     const std::size_t pt = k.panel_tokens;
     // Queries per block: about 64 score rows, a whole number of packed panels.
     const std::size_t qb = std::max<std::size_t>(1, 64 / group);
@@ -256,7 +264,8 @@ class context {
   hparams hp_;
   std::size_t n_ctx_;
   eval_options opt_;
-  fq::detail::thread_pool pool_;
+  kernel_table kernels_;
+  fq::thread_pool pool_;
   std::size_t n_past_ = 0;
   std::vector<float> k_cache_, v_cache_;
   struct attention_scratch {

@@ -12,8 +12,8 @@
 #include <xsimd/xsimd.hpp>
 
 #include "../config.hpp"
-#include "../detail/thread_pool.hpp"
-#include "../format/blocks.hpp"
+#include "../gguf/blocks.hpp"
+#include "../thread_pool.hpp"
 #include "model.hpp"
 #include "simd.hpp"
 
@@ -127,10 +127,10 @@ inline void round_activations(gguf::ggml_type type, std::span<float> x) noexcept
 /// Activations are packed once; each thread then takes blocks of rows, decodes them block by block
 /// into a buffer that stays in L2, and runs every token over them.
 inline void matmul(const kernel_table& k, const weight& w, const float* x, std::size_t n_tokens,
-                   float* y, fq::detail::thread_pool& pool) {
+                   float* y, fq::thread_pool& pool) {
   const std::size_t cols = static_cast<std::size_t>(w.cols),
                     rows = static_cast<std::size_t>(w.rows);
-  const std::size_t be = format::block_elements(w.type);
+  const std::size_t be = gguf::block_elements(w.type);
   const bool small = n_tokens * 4 <= k.panel_tokens;
   std::vector<float> xp(small ? 0 : packed_tokens_size(n_tokens, cols, k.panel_tokens));
   if (!small) pack_tokens(x, n_tokens, cols, k.panel_tokens, xp.data());
@@ -162,7 +162,7 @@ inline void matmul(const kernel_table& k, const weight& w, const float* x, std::
             } else if (w.type == gguf::ggml_type::f16) {
               k.f16_to_f32(reinterpret_cast<const std::uint16_t*>(w.row(r0 + r)), dst, cols);
             } else {
-              format::decode_blocks(w.type, w.row(r0 + r), cols / be, dst);
+              gguf::decode_blocks(w.type, w.row(r0 + r), cols / be, dst);
             }
           }
           if (small) {

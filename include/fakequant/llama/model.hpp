@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "../error.hpp"
-#include "../format/blocks.hpp"
+#include "../gguf/blocks.hpp"
 #include "../gguf/file.hpp"
 
 namespace fq::llama {
@@ -62,7 +62,7 @@ constexpr bool is_supported_weight_type(gguf::ggml_type t) noexcept {
     case ggml_type::q4_k:
     case ggml_type::q5_k:
     case ggml_type::q6_k:
-      return format::can_decode(t);
+      return gguf::can_decode(t);
     default:
       return false;
   }

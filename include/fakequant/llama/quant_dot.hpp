@@ -21,8 +21,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "../detail/thread_pool.hpp"
-#include "../format/blocks.hpp"
+#include "../gguf/blocks.hpp"
+#include "../thread_pool.hpp"
 #include "model.hpp"
 #include "simd.hpp"
 
@@ -128,13 +128,13 @@ struct int_row {
   std::uint8_t* min;  ///< Q4_K / Q5_K: per 32 values, the 6-bit minimum
 };
 
-/// Decodes `n_blocks` weight blocks of `type` (ggml's layouts; see format/blocks.hpp) into `r`.
+/// Decodes `n_blocks` weight blocks of `type` (ggml's layouts; see gguf/blocks.hpp) into `r`.
 inline void decode_int_row(gguf::ggml_type type, const std::byte* src, std::size_t n_blocks,
                            const int_row& r) noexcept {
-  using format::detail::load_half;
-  using format::detail::u8;
   using gguf::ggml_type;
-  const std::size_t bb = format::block_bytes(type);
+  using gguf::detail::load_half;
+  using gguf::detail::u8;
+  const std::size_t bb = gguf::block_bytes(type);
   for (std::size_t b = 0; b < n_blocks; ++b) {
     const std::byte* blk = src + b * bb;
     switch (type) {
@@ -164,7 +164,7 @@ inline void decode_int_row(gguf::ggml_type type, const std::byte* src, std::size
         std::int16_t* q = r.q + b * 256;
         for (int g = 0; g < 8; ++g) {
           std::uint8_t sc, m;
-          format::detail::k_scale_min(scales, g, sc, m);
+          gguf::detail::k_scale_min(scales, g, sc, m);
           r.min[b * 8 + static_cast<std::size_t>(g)] = m;
           const std::byte* src4 = qs + 32 * (g / 2);
           const int shift = g % 2 ? 4 : 0;
@@ -243,12 +243,12 @@ FQ_FORCE_INLINE float int_dot(const int_dot_args& g, const int_row& w,
 /// activations quantized by quantize_activations for w's type. Per block the integer sum is
 /// exact; floats enter as (activation scale × weight scale) × sum, accumulated as ggml does.
 inline void matmul_int(const kernel_table& k, const weight& w, const quantized_activations& xq,
-                       float* y, fq::detail::thread_pool& pool) {
+                       float* y, fq::thread_pool& pool) {
   const std::size_t cols = static_cast<std::size_t>(w.cols),
                     rows = static_cast<std::size_t>(w.rows);
   const detail::int_dot_args g{&k, w.type, cols, cols / detail::int_block(w.type),
                                detail::int_block(w.type)};
-  const std::size_t n_wblocks = cols / format::block_elements(w.type);
+  const std::size_t n_wblocks = cols / gguf::block_elements(w.type);
   const bool mins = detail::has_mins(w.type);
   // Rows per task: decoded once, then run against every token; small enough to stay in L2.
   const std::size_t block = std::max<std::size_t>(1, (128u << 10) / (cols * 2 + 64));

@@ -195,8 +195,8 @@ inline void synth(const synth_shape& shape, const synth_options& opt,
     const std::uint64_t key = detail::splitmix64(++tensor_key);
     const std::uint64_t n = std::uint64_t{cols} * rows;
     const auto bytes = *gguf::tensor_bytes(type, std::vector<std::uint64_t>{cols, rows});
-    const std::uint64_t per_elem_block = format::block_elements(type),
-                        block_bytes = format::block_bytes(type);
+    const std::uint64_t per_elem_block = gguf::block_elements(type),
+                        block_bytes = gguf::block_bytes(type);
     b.add_tensor(
         name, type, {cols, rows},
         gguf::tensor_source::produced(bytes, [=](std::uint64_t off, std::span<std::byte> dst) {

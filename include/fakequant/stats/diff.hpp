@@ -7,12 +7,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include "../format/blocks.hpp"
+#include "../gguf/blocks.hpp"
 #include "../gguf/file.hpp"
 #include "../gguf/names.hpp"
 #include "distribution.hpp"
@@ -28,7 +29,8 @@ struct diff_options {
   unsigned threads = 0;   ///< threads of the paired reducer (0: all cores)
   std::size_t bins = 64;  ///< histogram bins
   std::size_t samples = 4000;  ///< (value, relative difference) points kept per tensor
-  paired_kernel kernel{};      ///< paired-reducer kernel (stats/dispatch.hpp); empty: default
+  std::optional<kernel_table>
+      kernels{};  ///< the paired reducer's (stats/dispatch.hpp); unset: best
 };
 
 /// The comparison of one tensor present in both files with the same element count.
@@ -64,12 +66,12 @@ inline std::string shape_string(std::span<const std::uint64_t> s) {
 
 /// All of a tensor's values as float32 (decoded block by block, in row-sized pieces).
 inline std::vector<float> decode_tensor(const gguf::file& f, const gguf::tensor_info& t) {
-  if (!format::can_decode(t.type))
+  if (!gguf::can_decode(t.type))
     throw error(errc::unsupported, f.path(), t.file_offset,
                 "tensor '" + std::string(t.name) + "' has type " +
                     std::string(gguf::type_name(t.type)) + ", which fakequant cannot decode");
   std::vector<float> v(t.elements);
-  format::decode(t.type, f.tensor_data(t), 0, v);
+  gguf::decode(t.type, f.tensor_data(t), 0, v);
   return v;
 }
 
@@ -163,7 +165,7 @@ inline diff_report diff_files(const gguf::file& a, const gguf::file& b,
     t.shape.assign(ta.shape().begin(), ta.shape().end());
     t.identical_bytes = same;
     std::vector<float> va = detail::decode_tensor(a, ta), vb = detail::decode_tensor(b, *tb);
-    t.paired = compare(va, vb, {.epsilon = o.epsilon, .threads = o.threads, .kernel = o.kernel});
+    t.paired = compare(va, vb, {.epsilon = o.epsilon, .threads = o.threads, .kernels = o.kernels});
     const std::size_t step =
         std::max<std::size_t>(1, va.size() / std::max<std::size_t>(1, o.samples));
     for (std::size_t i = 0; i < va.size() && t.samples.size() < o.samples; i += step)

@@ -61,9 +61,6 @@ FQ_FORCE_INLINE std::uint32_t order_key(float x) noexcept {
   const auto u = std::bit_cast<std::uint32_t>(x);
   return (u >> 31) ? ~u : (u | 0x80000000u);
 }
-FQ_FORCE_INLINE float from_order_key(std::uint32_t k) noexcept {
-  return std::bit_cast<float>((k >> 31) ? (k & 0x7FFFFFFFu) : ~k);
-}
 
 /// Keeps only the finite values of `v` (in order), counting the others into `s`.
 inline void keep_finite(std::vector<float>& v, summary& s) {

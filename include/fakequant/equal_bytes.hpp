@@ -11,7 +11,7 @@
 
 #include "thread_pool.hpp"
 
-namespace fq::detail {
+namespace fq {
 
 /// Whether `a` and `b` hold the same bytes; large spans are split over `pool`'s threads (null: the
 /// calling thread alone). Stops early once a difference is found.
@@ -33,4 +33,4 @@ inline bool equal_bytes(std::span<const std::byte> a, std::span<const std::byte>
   return !differ.load();
 }
 
-}  // namespace fq::detail
+}  // namespace fq

@@ -4,7 +4,7 @@
 #include <fmt/core.h>
 
 #include <cmath>
-#include <fakequant/llama/llama_cpp_logs.hpp>
+#include <fakequant/llama_cpp/logs.hpp>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -13,7 +13,7 @@
 #include "support.hpp"
 
 namespace fs = std::filesystem;
-using namespace fq::llama;
+using namespace fq::llama_cpp;
 
 namespace {
 

@@ -13,9 +13,9 @@
 #include <string_view>
 #include <vector>
 
-#include "detail/bytes.hpp"
+#include "../utf8.hpp"
 
-namespace fq::decision {
+namespace fq::plan {
 
 /// The plan's scenarios, in increasing severity.
 enum class scenario { optimistic = 0, medium = 1, pessimistic = 2 };
@@ -107,7 +107,7 @@ struct output_checks {
 inline output_checks check_output(std::string_view text, std::span<const std::int32_t> tokens,
                                   bool finite_logits) {
   return {!tokens.empty() && !text.empty(),
-          fq::detail::valid_utf8(reinterpret_cast<const unsigned char*>(text.data()), text.size()),
+          fq::valid_utf8(reinterpret_cast<const unsigned char*>(text.data()), text.size()),
           finite_logits, !degenerate_repetition(tokens)};
 }
 
@@ -160,4 +160,4 @@ inline bool confident(std::span<const double> chunk_delta) {
   return perplexity_band(i.lo) == perplexity_band(i.hi);
 }
 
-}  // namespace fq::decision
+}  // namespace fq::plan

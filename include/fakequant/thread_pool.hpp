@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-namespace fq::detail {
+namespace fq {
 
 class thread_pool {
  public:
@@ -109,4 +109,4 @@ class thread_pool {
   bool stop_ = false;
 };
 
-}  // namespace fq::detail
+}  // namespace fq

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // SHA-256 against the FIPS 180-4 examples and a message crossing block boundaries.
-#include <fakequant/detail/sha256.hpp>
+#include <fakequant/sha256.hpp>
 #include <random>
 #include <string>
 
@@ -8,7 +8,7 @@
 
 namespace {
 std::string digest(const std::string& s, std::size_t piece = 0) {
-  fq::detail::sha256 h;
+  fq::sha256 h;
   const auto b = std::as_bytes(std::span(s.data(), s.size()));
   if (piece == 0) {
     h.update(b);
@@ -39,7 +39,7 @@ TEST_CASE("sha256: the CPU's SHA extensions give the portable code's digests") {
   const auto bytes = std::as_bytes(std::span(data.data(), data.size()));
   for (std::size_t n = 0; n <= data.size(); n += 37) {
     CAPTURE(n);
-    fq::detail::sha256 fast, portable(false);
+    fq::sha256 fast, portable(false);
     // Uneven pieces: whole blocks go straight through, the rest through the block buffer.
     for (std::size_t i = 0; i < n;) {
       const std::size_t piece = std::min<std::size_t>(1 + rng() % 300, n - i);

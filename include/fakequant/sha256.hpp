@@ -72,12 +72,17 @@ __attribute__((target("sha,sse4.1,ssse3"))) inline void sha256_blocks_ni(
 }
 #endif
 
+}  // namespace fq::detail
+
+namespace fq {
+
+/// Incremental SHA-256: update() with the data, then hex().
 class sha256 {
  public:
   /// `use_cpu_extensions` false: the portable code only (tests compare the two).
   explicit sha256(bool use_cpu_extensions = true) noexcept {
 #if FQ_SHA256_SHANI
-    ni_ = use_cpu_extensions && cpu_has_sha_ni();
+    ni_ = use_cpu_extensions && detail::cpu_has_sha_ni();
 #else
     (void)use_cpu_extensions;
 #endif
@@ -135,7 +140,7 @@ class sha256 {
   void blocks(const std::uint8_t* p, std::size_t n) noexcept {
 #if FQ_SHA256_SHANI
     if (ni_) {
-      sha256_blocks_ni(h_.data(), p, n, k);
+      detail::sha256_blocks_ni(h_.data(), p, n, k);
       return;
     }
 #endif
@@ -171,4 +176,4 @@ class sha256 {
   bool ni_ = false;
 };
 
-}  // namespace fq::detail
+}  // namespace fq

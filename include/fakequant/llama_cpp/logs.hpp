@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-namespace fq::llama {
+namespace fq::llama_cpp {
 
 /// A printed figure with its printed uncertainty (`x ± u`, `x _ u` on some Windows consoles).
 struct figure {
@@ -397,4 +397,4 @@ inline completion_log parse_completion_log(std::string_view out, std::string_vie
   return r;
 }
 
-}  // namespace fq::llama
+}  // namespace fq::llama_cpp

@@ -24,9 +24,9 @@
 
 #include "../config.hpp"
 #include "../error.hpp"
-#include "../gguf/types.hpp"
+#include "types.hpp"
 
-namespace fq::format {
+namespace fq::gguf {
 
 namespace detail {
 
@@ -212,7 +212,7 @@ FQ_FORCE_INLINE void decode_q6_k(const std::byte* block, float* out) noexcept {
 /// and the sizes (an unsupported type writes nothing).
 ///
 ///     std::vector<float> row(t.ne[0]);
-///     fq::format::decode_blocks(t.type, data.data(), t.ne[0] / block_elements(t.type),
+///     fq::gguf::decode_blocks(t.type, data.data(), t.ne[0] / block_elements(t.type),
 ///     row.data());
 inline void decode_blocks(gguf::ggml_type type, const std::byte* src, std::size_t n_blocks,
                           float* dst) noexcept {
@@ -269,4 +269,4 @@ inline void decode(gguf::ggml_type type, std::span<const std::byte> data, std::s
   decode_blocks(type, data.data() + b0 * bb, nb, out.data());
 }
 
-}  // namespace fq::format
+}  // namespace fq::gguf

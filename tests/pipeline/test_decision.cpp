@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 // The decision table of test1-plan.md, every branch.
-#include <fakequant/decision.hpp>
+#include <fakequant/plan/decision.hpp>
 
 #include "support.hpp"
 
-using namespace fq::decision;
+using namespace fq::plan;
 
 TEST_CASE("decision: the bands of each column") {
   CHECK(numerical_band(0.0016, 0.0036, false) == scenario::optimistic);  // test 1 on tl-mini

@@ -1,7 +1,0 @@
-// SPDX-License-Identifier: MIT
-// The format kernels for sse2, compiled with that architecture's flags (examples/CMakeLists.txt).
-#include <fakequant/format/kernels.hpp>
-
-namespace fq::format::detail {
-format_kernels format_kernels_sse2() noexcept { return make_format_kernels<xsimd::sse2>(); }
-}  // namespace fq::format::detail
