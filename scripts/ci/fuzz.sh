@@ -10,8 +10,7 @@ command -v clang++ >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninte
 dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q 'install ok installed' ||
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-rt-14-dev; }
 build=${FUZZ_BUILD_DIR:-build-fuzz}
-targets=(gguf_reader_fuzz tokenizer_fuzz)
-[ -f include/fakequant/llama_cpp/logs.hpp ] && targets+=(llama_cpp_logs_fuzz)
+targets=(gguf_reader_fuzz tokenizer_fuzz llama_cpp_logs_fuzz)
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DFQ_BUILD_FUZZERS=ON -DFQ_BUILD_TESTS=OFF -DFQ_BUILD_BENCHMARKS=OFF -DFQ_BUILD_EXAMPLES=OFF \
   -DFQ_INSTALL=OFF -DFQ_WERROR=ON >/dev/null

@@ -135,14 +135,12 @@ inline void generated_vocab(std::uint32_t n_vocab, std::vector<std::string>& pie
 
 }  // namespace detail
 
-/// Writes a random-weight model of `shape` to `out`.
-inline void synth(const synth_shape& shape, const synth_options& opt,
-                  const std::filesystem::path& out) {
+namespace detail {
+
+/// The llama.* hyper-parameters and general.* keys of `shape`.
+inline void set_synth_hparams(gguf::builder& b, const synth_shape& shape, gguf::ggml_type type) {
   using gguf::ggml_type;
   using gguf::value;
-  if (opt.type != ggml_type::f32 && opt.type != ggml_type::f16 && opt.type != ggml_type::q8_0)
-    throw error(errc::invalid_argument, "", "synth --type must be f32, f16 or q8_0");
-  gguf::builder b;
   const std::uint32_t hd = shape.n_embd / shape.n_head;
   b.set("general.architecture", value::of("llama"));
   b.set("general.name", value::of(shape.name));
@@ -155,13 +153,15 @@ inline void synth(const synth_shape& shape, const synth_options& opt,
   b.set("llama.attention.head_count_kv", value::of(shape.n_head_kv));
   b.set("llama.attention.layer_norm_rms_epsilon", value::of(1e-5f));
   b.set("llama.rope.freq_base", value::of(10000.0f));
-  const std::uint32_t file_type = opt.type == ggml_type::f32   ? 0
-                                  : opt.type == ggml_type::f16 ? 1
-                                                               : 7;
+  const std::uint32_t file_type = type == ggml_type::f32 ? 0 : type == ggml_type::f16 ? 1 : 7;
   b.set("general.file_type", value::of(file_type));
+}
 
-  std::uint32_t n_vocab = shape.n_vocab;
-  std::optional<gguf::file> vocab_file;
+/// The tokenizer.* keys: copied from opt.vocab_path (kept open in `vocab_file`, whose token
+/// count is returned) or a generated vocabulary of `n_vocab` pieces.
+inline std::uint32_t set_synth_vocab(gguf::builder& b, const synth_options& opt,
+                                     std::uint32_t n_vocab, std::optional<gguf::file>& vocab_file) {
+  using gguf::value;
   if (!opt.vocab_path.empty()) {
     vocab_file.emplace(gguf::file::open(opt.vocab_path));
     const auto* tokens = vocab_file->find_entry("tokenizer.ggml.tokens");
@@ -171,29 +171,34 @@ inline void synth(const synth_shape& shape, const synth_options& opt,
                   "--vocab needs a GGUF with a llama (SentencePiece) tokenizer");
     for (const auto& e : vocab_file->metadata())
       if (e.key.starts_with("tokenizer.")) b.set(e.key, e.value);
-    n_vocab = static_cast<std::uint32_t>(tokens->value.size());
-  } else {
-    std::vector<std::string> pieces;
-    std::vector<float> scores;
-    std::vector<std::int32_t> types;
-    detail::generated_vocab(n_vocab, pieces, scores, types);
-    b.set("tokenizer.ggml.model", value::of("llama"));
-    b.set("tokenizer.ggml.pre", value::of("default"));
-    b.set("tokenizer.ggml.tokens", value::string_array<std::string>(pieces));
-    b.set("tokenizer.ggml.scores", value::array<float>(scores));
-    b.set("tokenizer.ggml.token_type", value::array<std::int32_t>(types));
-    b.set("tokenizer.ggml.bos_token_id", value::of(std::uint32_t{1}));
-    b.set("tokenizer.ggml.eos_token_id", value::of(std::uint32_t{2}));
-    b.set("tokenizer.ggml.unknown_token_id", value::of(std::uint32_t{0}));
-    b.set("tokenizer.ggml.add_bos_token", value::of(true));
-    b.set("tokenizer.ggml.add_eos_token", value::of(false));
+    return static_cast<std::uint32_t>(tokens->value.size());
   }
+  std::vector<std::string> pieces;
+  std::vector<float> scores;
+  std::vector<std::int32_t> types;
+  generated_vocab(n_vocab, pieces, scores, types);
+  b.set("tokenizer.ggml.model", value::of("llama"));
+  b.set("tokenizer.ggml.pre", value::of("default"));
+  b.set("tokenizer.ggml.tokens", value::string_array<std::string>(pieces));
+  b.set("tokenizer.ggml.scores", value::array<float>(scores));
+  b.set("tokenizer.ggml.token_type", value::array<std::int32_t>(types));
+  b.set("tokenizer.ggml.bos_token_id", value::of(std::uint32_t{1}));
+  b.set("tokenizer.ggml.eos_token_id", value::of(std::uint32_t{2}));
+  b.set("tokenizer.ggml.unknown_token_id", value::of(std::uint32_t{0}));
+  b.set("tokenizer.ggml.add_bos_token", value::of(true));
+  b.set("tokenizer.ggml.add_eos_token", value::of(false));
+  return n_vocab;
+}
 
+/// Adds the tensors of `shape`, produced while the file is written: weight matrices with values
+/// of standard deviation about 1/sqrt(fan-in) in `opt.type`, norms near 1 in F32.
+inline void add_synth_tensors(gguf::builder& b, const synth_shape& shape, const synth_options& opt,
+                              std::uint32_t n_vocab) {
+  using gguf::ggml_type;
   std::uint64_t tensor_key = opt.seed;
   auto matrix = [&](const std::string& name, std::uint32_t cols, std::uint32_t rows, float sigma,
                     ggml_type type) {
-    const std::uint64_t key = detail::splitmix64(++tensor_key);
-    const std::uint64_t n = std::uint64_t{cols} * rows;
+    const std::uint64_t key = splitmix64(++tensor_key);
     const auto bytes = *gguf::tensor_bytes(type, std::vector<std::uint64_t>{cols, rows});
     const std::uint64_t per_elem_block = gguf::block_elements(type),
                         block_bytes = gguf::block_bytes(type);
@@ -203,23 +208,23 @@ inline void synth(const synth_shape& shape, const synth_options& opt,
           // Chunks arrive at block boundaries: 4 MiB is a multiple of every block size used.
           const std::uint64_t first = off / block_bytes * per_elem_block;
           const std::size_t count = dst.size() / block_bytes * per_elem_block;
-          detail::encode_values(
-              type, first, count,
-              [&](std::uint64_t i) { return sigma * detail::synth_value(key, i); }, dst.data());
-          (void)n;
+          encode_values(
+              type, first, count, [&](std::uint64_t i) { return sigma * synth_value(key, i); },
+              dst.data());
         }));
   };
   auto norm = [&](const std::string& name, std::uint32_t n) {
-    const std::uint64_t key = detail::splitmix64(++tensor_key);
+    const std::uint64_t key = splitmix64(++tensor_key);
     b.add_tensor(name, ggml_type::f32, {n},
-                 gguf::tensor_source::produced(std::uint64_t{n} * 4, [=](std::uint64_t off,
-                                                                         std::span<std::byte> dst) {
-                   detail::encode_values(
-                       ggml_type::f32, off / 4, dst.size() / 4,
-                       [&](std::uint64_t i) { return 1.0f + 0.1f * detail::synth_value(key, i); },
-                       dst.data());
-                 }));
+                 gguf::tensor_source::produced(
+                     std::uint64_t{n} * 4, [=](std::uint64_t off, std::span<std::byte> dst) {
+                       encode_values(
+                           ggml_type::f32, off / 4, dst.size() / 4,
+                           [&](std::uint64_t i) { return 1.0f + 0.1f * synth_value(key, i); },
+                           dst.data());
+                     }));
   };
+  const std::uint32_t hd = shape.n_embd / shape.n_head;
   const std::uint32_t d = shape.n_embd, kv = hd * shape.n_head_kv, ff = shape.n_ff;
   const float s_in = 1.0f / std::sqrt(static_cast<float>(d)),
               s_ff = 1.0f / std::sqrt(static_cast<float>(ff));
@@ -238,6 +243,21 @@ inline void synth(const synth_shape& shape, const synth_options& opt,
   }
   norm("output_norm.weight", d);
   matrix("output.weight", d, n_vocab, s_in, opt.type);
+}
+
+}  // namespace detail
+
+/// Writes a random-weight model of `shape` to `out`.
+inline void synth(const synth_shape& shape, const synth_options& opt,
+                  const std::filesystem::path& out) {
+  using gguf::ggml_type;
+  if (opt.type != ggml_type::f32 && opt.type != ggml_type::f16 && opt.type != ggml_type::q8_0)
+    throw error(errc::invalid_argument, "", "synth --type must be f32, f16 or q8_0");
+  gguf::builder b;
+  detail::set_synth_hparams(b, shape, opt.type);
+  std::optional<gguf::file> vocab_file;
+  const std::uint32_t n_vocab = detail::set_synth_vocab(b, opt, shape.n_vocab, vocab_file);
+  detail::add_synth_tensors(b, shape, opt, n_vocab);
   if (vocab_file) b.add_input(vocab_file->mapping());
   b.write(out);
 }

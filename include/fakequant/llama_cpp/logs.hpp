@@ -245,105 +245,111 @@ inline perplexity_log parse_perplexity_log(std::string_view text) {
   return r;
 }
 
+namespace detail::logs {
+
+/// A per-chunk row of the KL-divergence table: chunk, PPL, ln ratio, KLD, RMS Δp, same top.
+inline void kld_chunk_row(std::string_view body, kld_log& r) {
+  auto s = body;
+  kld_chunk c;
+  const auto n = take_count(s);
+  if (!n) return;
+  c.chunk = *n;
+  figure* parts[] = {&c.ppl, &c.ln_ratio, &c.kld, &c.rms_dp, &c.same_top};
+  for (auto* p : parts) {
+    const auto f = take_figure(s);
+    if (!f || !f->has_error) return;
+    *p = *f;
+  }
+  r.chunks.push_back(c);
+}
+
+/// A line of the "Perplexity statistics" block.
+inline void kld_perplexity_line(std::string_view line, kld_log& r) {
+  std::pair<std::string_view, std::optional<figure>*> labels[] = {
+      {"Mean PPL(Q)/PPL(base)", &r.ratio},
+      {"Mean PPL(Q)-PPL(base)", &r.difference},
+      {"Mean ln(PPL(Q)/PPL(base))", &r.ln_ratio},
+      {"Mean PPL(Q)", &r.ppl_q},
+      {"Mean PPL(base)", &r.ppl_base}};
+  for (auto& [label, dst] : labels) {
+    const auto at = line.find(label);
+    // "Mean PPL(Q)" is a prefix of two longer labels: require the ':' to follow it.
+    if (at == std::string_view::npos) continue;
+    auto rest = skip_spaces(line.substr(at + label.size()));
+    if (rest.empty() || rest[0] != ':') continue;
+    if (!*dst) *dst = labelled(line, label);
+    return;
+  }
+  if (line.find("Cor(ln(PPL(Q)), ln(PPL(base)))") != std::string_view::npos) {
+    const auto colon = line.rfind(':');
+    auto rest = line.substr(colon + 1);
+    if (const auto v = take_number(rest); v && !r.correlation) r.correlation = *v;
+  }
+}
+
+/// A line of the "KL divergence statistics" block.
+inline void kld_statistics_line(std::string_view line, kld_log& r) {
+  if (line.find("Mean    KLD") != std::string_view::npos ||
+      line.find("Mean KLD") != std::string_view::npos) {
+    // Always printed with its uncertainty: a line without it is cut short.
+    const auto f = labelled(line, "KLD");
+    if (f && f->has_error && !r.kld_mean) {
+      r.kld_mean = f;
+      r.found = true;
+    }
+    return;
+  }
+  if (const auto q = quantile_line(line, "KLD")) r.kld_quantiles.push_back(*q);
+}
+
+/// A line of the "Token probability statistics" block.
+inline void kld_probability_line(std::string_view line, kld_log& r) {
+  // Δp is UTF-8 (CE 94 'p'); any spelling of the delta is accepted through its ':' form.
+  if (line.find("Same top p") != std::string_view::npos) {
+    if (!r.same_top) r.same_top = labelled(line, "Same top p");
+    return;
+  }
+  if (skip_spaces(line).substr(0, 3) == "RMS") {
+    if (!r.rms_dp) r.rms_dp = labelled(line, "RMS");
+    return;
+  }
+  if (skip_spaces(line).substr(0, 4) == "Mean") {
+    if (!r.dp_mean) r.dp_mean = labelled(line, "Mean");
+    return;
+  }
+  constexpr std::string_view delta = "\xCE\x94p";
+  if (const auto q = quantile_line(line, delta)) r.dp_quantiles.push_back(*q);
+}
+
+}  // namespace detail::logs
+
 /// The KL-divergence statistics of llama-perplexity --kl-divergence (stdout, or merged streams).
 inline kld_log parse_kld_log(std::string_view text) {
+  namespace logs = detail::logs;
   kld_log r;
-  enum class section { none, chunks, perplexity, kld, probability } in = section::none;
-  detail::logs::for_each_line(text, [&](std::string_view line) {
+  // Each header line opens the block whose lines follow it.
+  using line_reader = void (*)(std::string_view, kld_log&);
+  static constexpr std::pair<std::string_view, line_reader> blocks[] = {
+      {"====== Perplexity statistics", &logs::kld_perplexity_line},
+      {"====== KL divergence statistics", &logs::kld_statistics_line},
+      {"====== Token probability statistics", &logs::kld_probability_line}};
+  line_reader in = nullptr;
+  bool in_chunks = false;
+  logs::for_each_line(text, [&](std::string_view line) {
     if (line.find("kl_divergence: computing over") != std::string_view::npos)
-      detail::logs::chunks_and_ctx(line, r.n_chunks, r.n_ctx);
-    const auto body = detail::logs::skip_spaces(line);
+      logs::chunks_and_ctx(line, r.n_chunks, r.n_ctx);
+    const auto body = logs::skip_spaces(line);
     if (body.substr(0, 5) == "chunk" && body.find("PPL") != std::string_view::npos) {
-      in = section::chunks;  // older builds repeat the header before every row
+      in = nullptr, in_chunks = true;  // older builds repeat the header before every row
       return;
     }
-    if (line.find("====== Perplexity statistics") != std::string_view::npos) {
-      in = section::perplexity;
-      return;
-    }
-    if (line.find("====== KL divergence statistics") != std::string_view::npos) {
-      in = section::kld;
-      return;
-    }
-    if (line.find("====== Token probability statistics") != std::string_view::npos) {
-      in = section::probability;
-      return;
-    }
-    switch (in) {
-      case section::none:
-        return;
-      case section::chunks: {
-        auto s = body;
-        kld_chunk c;
-        const auto n = detail::logs::take_count(s);
-        if (!n) return;
-        c.chunk = *n;
-        figure* parts[] = {&c.ppl, &c.ln_ratio, &c.kld, &c.rms_dp, &c.same_top};
-        for (auto* p : parts) {
-          const auto f = detail::logs::take_figure(s);
-          if (!f || !f->has_error) return;
-          *p = *f;
-        }
-        r.chunks.push_back(c);
+    for (const auto& [header, reader] : blocks)
+      if (line.find(header) != std::string_view::npos) {
+        in = reader, in_chunks = false;
         return;
       }
-      case section::perplexity: {
-        std::pair<std::string_view, std::optional<figure>*> labels[] = {
-            {"Mean PPL(Q)/PPL(base)", &r.ratio},
-            {"Mean PPL(Q)-PPL(base)", &r.difference},
-            {"Mean ln(PPL(Q)/PPL(base))", &r.ln_ratio},
-            {"Mean PPL(Q)", &r.ppl_q},
-            {"Mean PPL(base)", &r.ppl_base}};
-        for (auto& [label, dst] : labels) {
-          const auto at = line.find(label);
-          // "Mean PPL(Q)" is a prefix of two longer labels: require the ':' to follow it.
-          if (at == std::string_view::npos) continue;
-          auto rest = detail::logs::skip_spaces(line.substr(at + label.size()));
-          if (rest.empty() || rest[0] != ':') continue;
-          if (!*dst) *dst = detail::logs::labelled(line, label);
-          return;
-        }
-        if (line.find("Cor(ln(PPL(Q)), ln(PPL(base)))") != std::string_view::npos) {
-          const auto colon = line.rfind(':');
-          auto rest = line.substr(colon + 1);
-          if (const auto v = detail::logs::take_number(rest); v && !r.correlation)
-            r.correlation = *v;
-        }
-        return;
-      }
-      case section::kld: {
-        if (line.find("Mean    KLD") != std::string_view::npos ||
-            line.find("Mean KLD") != std::string_view::npos) {
-          // Always printed with its uncertainty: a line without it is cut short.
-          const auto f = detail::logs::labelled(line, "KLD");
-          if (f && f->has_error && !r.kld_mean) {
-            r.kld_mean = f;
-            r.found = true;
-          }
-          return;
-        }
-        if (const auto q = detail::logs::quantile_line(line, "KLD")) r.kld_quantiles.push_back(*q);
-        return;
-      }
-      case section::probability: {
-        // Δp is UTF-8 (CE 94 'p'); any spelling of the delta is accepted through its ':' form.
-        if (line.find("Same top p") != std::string_view::npos) {
-          if (!r.same_top) r.same_top = detail::logs::labelled(line, "Same top p");
-          return;
-        }
-        if (detail::logs::skip_spaces(line).substr(0, 3) == "RMS") {
-          if (!r.rms_dp) r.rms_dp = detail::logs::labelled(line, "RMS");
-          return;
-        }
-        if (detail::logs::skip_spaces(line).substr(0, 4) == "Mean") {
-          if (!r.dp_mean) r.dp_mean = detail::logs::labelled(line, "Mean");
-          return;
-        }
-        constexpr std::string_view delta = "\xCE\x94p";
-        if (const auto q = detail::logs::quantile_line(line, delta)) r.dp_quantiles.push_back(*q);
-        return;
-      }
-    }
+    if (in_chunks) logs::kld_chunk_row(body, r);
+    if (in) in(line, r);
   });
   return r;
 }

@@ -214,22 +214,16 @@ FQ_FORCE_INLINE std::pair<xsimd::batch<double, Arch>, xsimd::batch<double, Arch>
   return {xsimd::min(x, y), xsimd::max(x, y)};
 }
 
-/// One full block in two passes over its (by then cached) data: the bit-pattern counts and the
-/// exponent range on float lanes, then, only if the block is fast, the sums and maxima on float64
-/// lanes. Element i goes to virtual lane i % 8, whose register and position are the same on every
-/// instruction set, and each lane adds its elements in index order.
-template <class Arch, int Log2 = block_log2>
-FQ_FORCE_INLINE void paired_block(const float* pa, const float* pb, double eps,
-                                  block_result& out) noexcept {
+/// Pass 1 of paired_block: the bit-pattern counts and the exponent range, on float lanes. Sets
+/// out.changed, flips, flushed and fast; returns the biased exponent of the largest magnitude.
+template <class Arch, int Log2>
+FQ_FORCE_INLINE int paired_block_bits(const float* pa, const float* pb,
+                                      block_result& out) noexcept {
   constexpr std::size_t n = std::size_t{1} << Log2;
   using f32 = xsimd::batch<float, Arch>;
   using i32 = xsimd::batch<std::int32_t, Arch>;
-  using f64 = xsimd::batch<double, Arch>;
-  constexpr std::size_t wf = f32::size, wd = f64::size;
-  static_assert(virtual_lanes % wd == 0, "SIMD width must divide the virtual lane count");
-  static_assert(n % wf == 0 && n % virtual_lanes == 0);
-  constexpr std::size_t regs = virtual_lanes / wd;  // registers per lane set
-
+  constexpr std::size_t wf = f32::size;
+  static_assert(n % wf == 0);
   // Pass 1: bit patterns.
   const i32 magnitude(0x7FFFFFFF), zero(0);
   i32 n_changed(0), n_flips(0), n_flushed(0), hi(0);
@@ -284,7 +278,20 @@ FQ_FORCE_INLINE void paired_block(const float* pa, const float* pb, double eps,
   const int e_hi = std::max(static_cast<int>(h >> 23), 1);
   const int e_lo = std::max(static_cast<int>(l >> 23), 1);
   out.fast = h < 0x7F800000u && e_hi - e_lo <= fast_span(Log2);
-  if (!out.fast) return;  // the exact path redoes the whole block
+  return e_hi;
+}
+
+/// Pass 2 of paired_block, for a fast block whose largest exponent is e_hi: the sums and maxima
+/// on float64 lanes.
+template <class Arch, int Log2>
+FQ_FORCE_INLINE void paired_block_sums(const float* pa, const float* pb, double eps, int e_hi,
+                                       block_result& out) noexcept {
+  constexpr std::size_t n = std::size_t{1} << Log2;
+  using f64 = xsimd::batch<double, Arch>;
+  constexpr std::size_t wd = f64::size;
+  static_assert(virtual_lanes % wd == 0, "SIMD width must divide the virtual lane count");
+  static_assert(n % virtual_lanes == 0);
+  constexpr std::size_t regs = virtual_lanes / wd;  // registers per lane set
 
   // Pass 2: float64 lanes. Each |a-b| is below 2^(span + 25) u, so float64 holds it and every
   // partial sum of the N = 2^Log2 of them (below 2^(span + 25 + log2 N) <= 2^53 u) exactly.
@@ -346,6 +353,18 @@ FQ_FORCE_INLINE void paired_block(const float* pa, const float* pb, double eps,
   out.max_d = m, out.max_r = mrel;
   // A ratio that overflowed to Inf leaves Inf or NaN here; the exact path gets it right.
   out.fast = std::isfinite(out.rel + out.rel_err) && std::isfinite(mrel);
+}
+
+/// One full block in two passes over its (by then cached) data: the bit-pattern counts and the
+/// exponent range on float lanes, then, only if the block is fast, the sums and maxima on float64
+/// lanes. Element i goes to virtual lane i % 8, whose register and position are the same on every
+/// instruction set, and each lane adds its elements in index order.
+template <class Arch, int Log2 = block_log2>
+FQ_FORCE_INLINE void paired_block(const float* pa, const float* pb, double eps,
+                                  block_result& out) noexcept {
+  const int e_hi = paired_block_bits<Arch, Log2>(pa, pb, out);
+  if (!out.fast) return;  // the exact path redoes the whole block
+  paired_block_sums<Arch, Log2>(pa, pb, eps, e_hi, out);
 }
 
 /// The SIMD kernel: `blocks` full blocks from a and b into out[0 .. blocks). Needs ε > 0 (so
