@@ -31,6 +31,7 @@ cmake --build "$build" -j "$jobs"
 
 case "$what" in
   demo) "$build/fakequant" test1 --demo --workdir "${DEMO_DIR:-fakequant-demo}" ;;
-  test) ctest --test-dir "$build" -j "$jobs" --output-on-failure ;;
+  # ctest-junit.xml: every test's output and status, for .ci/run's check of the skips.
+  test) ctest --test-dir "$build" -j "$jobs" --output-on-failure --output-junit ctest-junit.xml ;;
   build) ;;
 esac

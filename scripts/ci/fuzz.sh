@@ -22,8 +22,15 @@ have_shared=0
 mkdir -p "$build/artifacts"
 status=0
 # fuzz NAME MAX_LEN: runs build-fuzz/fuzz/NAME on build-fuzz/corpus/NAME for $seconds.
+ran=0
 fuzz() {
   local name=$1 max_len=$2 log="$build/$1.log"
+  if [ ! -x "$build/fuzz/$name" ]; then
+    echo "fuzz: $name FAILED: it was not built ($build/fuzz/$name)" >&2
+    status=1
+    return
+  fi
+  ran=$((ran + 1))
   if "$build/fuzz/$name" -max_total_time="$seconds" -max_len="$max_len" -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$build/artifacts/$name-" "$build/corpus/$name" \
     >"$log" 2>&1; then
@@ -89,5 +96,10 @@ if [[ " ${targets[*]} " == *" llama_cpp_logs_fuzz "* ]]; then
   else
     echo "fuzz: SKIPPED llama_cpp_logs_fuzz: ../shared (the logs it is seeded from) is absent" >&2
   fi
+fi
+# Under CI every fuzzer runs (.ci/run has made sure ../shared is there): one that did not is a failure.
+if [ "$ran" -ne ${#targets[@]} ]; then
+  echo "fuzz: $ran of ${#targets[@]} fuzzers ran" >&2
+  [ "${CI:-}" = true ] && status=1
 fi
 exit $status

@@ -11,4 +11,6 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_CO
   -DFQ_SANITIZE=address,undefined -DFQ_WERROR=ON -DFQ_BUILD_BENCHMARKS=OFF -DFQ_INSTALL=OFF >/dev/null
 cmake --build "$build" -j "$(nproc)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir "$build" -j "$(nproc)" --output-on-failure -LE 'exhaustive|package'
+  ctest --test-dir "$build" -j "$(nproc)" --output-on-failure -LE 'exhaustive|package' \
+  --output-junit ctest-junit.xml
+python3 scripts/check_skips.py "$build/ctest-junit.xml" .ci/allowed-skips

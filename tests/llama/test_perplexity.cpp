@@ -109,7 +109,7 @@ TEST_CASE("llama kernels: every architecture this CPU has gives the same perplex
     try {
       o.eval.kernels = fq::llama::kernels_for(arch);
     } catch (const fq::error& e) {
-      MESSAGE("SKIPPED " << std::string(arch) << ": " << e.what());
+      fq_test::skip(e.what());
       continue;
     }
     ppl.push_back(fq::llama::perplexity(m, ids, o).ppl);

@@ -10,7 +10,7 @@ set -euo pipefail
 program=$1 golden=$2 mode=${3:-compare}
 
 for flag in avx2 fma f16c; do
-  grep -qw "$flag" /proc/cpuinfo || { echo "SKIPPED: this CPU has no $flag"; exit 77; }
+  grep -qw "$flag" /proc/cpuinfo || { echo "FQ-SKIPPED: this CPU has no $flag"; exit 77; }
 done
 export FQ_FORCE_ARCH=avx2
 
