@@ -38,6 +38,25 @@ std::string str_field(const nlohmann::json& o, const char* key, const std::strin
   return o[key].get<std::string>();
 }
 
+// "tensors": one pattern, or a non-empty list of them (joined with commas, as --tensors takes
+// them).
+std::string tensors_field(const nlohmann::json& t, const std::string& where, std::size_t i) {
+  std::string tensors;
+  if (t.is_string()) return t.get<std::string>();
+  if (!t.is_array() || t.empty())
+    throw fq::error(
+        fq::errc::invalid_argument, where,
+        fmt::format("experiment {}: \"tensors\" must be a non-empty list of patterns", i + 1));
+  for (const auto& p : t) {
+    if (!p.is_string())
+      throw fq::error(fq::errc::invalid_argument, where,
+                      fmt::format("experiment {}: \"tensors\" must list strings", i + 1));
+    if (!tensors.empty()) tensors.push_back(',');
+    tensors.append(p.get<std::string>());
+  }
+  return tensors;
+}
+
 // FILE: a JSON list of {"name", "tensors": [patterns], "format", optional "rounding", "overflow",
 // "scale", "store"}.
 std::vector<experiment> load_experiments(const fs::path& file) {
@@ -68,28 +87,26 @@ std::vector<experiment> load_experiments(const fs::path& file) {
                         fmt::format("experiment {}: \"{}\" is missing", i + 1, k));
     experiment e;
     e.name = str_field(o, "name", file.string(), i);
-    e.format = str_field(o, "format", file.string(), i);
-    const auto& t = o["tensors"];
-    if (t.is_string()) {
-      e.tensors = t.get<std::string>();
-    } else if (t.is_array() && !t.empty()) {
-      for (const auto& p : t) {
-        if (!p.is_string())
-          throw fq::error(fq::errc::invalid_argument, file.string(),
-                          fmt::format("experiment {}: \"tensors\" must list strings", i + 1));
-        if (!e.tensors.empty()) e.tensors.push_back(',');
-        e.tensors.append(p.get<std::string>());
+    const auto format = str_field(o, "format", file.string(), i);
+    e.tensors = tensors_field(o["tensors"], file.string(), i);
+    std::string rounding = "nearest-even", overflow, scale = "none", store = "same";
+    if (o.contains("rounding")) rounding = str_field(o, "rounding", file.string(), i);
+    if (o.contains("overflow")) overflow = str_field(o, "overflow", file.string(), i);
+    if (o.contains("scale")) scale = str_field(o, "scale", file.string(), i);
+    if (o.contains("store")) store = str_field(o, "store", file.string(), i);
+    e.format = parse_format(format);
+    const auto parse = [&](auto parser, const std::string& value, const char* label) {
+      try {
+        return parser(value);
+      } catch (const fq::error& x) {
+        throw fq::error(fq::errc::invalid_argument, file.string(),
+                        fmt::format("experiment '{}': {}{}", e.name, label, x.message()));
       }
-    } else {
-      throw fq::error(fq::errc::invalid_argument, file.string(),
-                      fmt::format("experiment {}: \"tensors\" must be a non-empty list of "
-                                  "patterns",
-                                  i + 1));
-    }
-    if (o.contains("rounding")) e.rounding = str_field(o, "rounding", file.string(), i);
-    if (o.contains("overflow")) e.overflow = str_field(o, "overflow", file.string(), i);
-    if (o.contains("scale")) e.scale = str_field(o, "scale", file.string(), i);
-    if (o.contains("store")) e.store = str_field(o, "store", file.string(), i);
+    };
+    e.rounding = parse(parse_rounding, rounding, "");
+    e.overflow = parse(parse_overflow, overflow, "");
+    e.scale = parse(parse_scale, scale, "scale: ");
+    e.store = parse(parse_store, store, "");
     out.push_back(e);
   }
   return out;
@@ -183,10 +200,7 @@ std::string chart(const std::vector<row>& rows) {
 }
 
 void run(const sweep_args& a) {
-  if (a.backend == "llama.cpp" && a.until_confident)
-    throw CLI::ValidationError("--until-confident",
-                               "needs --backend builtin (llama-perplexity's KL-divergence mode "
-                               "reads every chunk of its base file)");
+  check_evaluation_options(a);
   std::vector<experiment> exps;
   if (!a.experiments_file.empty()) exps = load_experiments(a.experiments_file);
   if (!a.tensors.empty() || !a.formats.empty()) {
@@ -198,7 +212,7 @@ void run(const sweep_args& a) {
       for (const auto& f : fs_) {
         experiment e;
         e.tensors = t;
-        e.format = f;
+        e.format = parse_format(f);
         // A file-name-safe name from the patterns: blk.*.ffn_norm.weight → blk._.ffn_norm.weight.
         e.name = fmt::format("{}-{}", std::regex_replace(t, std::regex("[^A-Za-z0-9._-]"), "_"), f);
         exps.push_back(e);
@@ -213,7 +227,7 @@ void run(const sweep_args& a) {
       experiment e;
       e.name = n;
       e.tensors = t;
-      e.format = f;
+      e.format = parse_format(f);
       exps.push_back(e);
     }
   if (exps.empty())
@@ -234,14 +248,13 @@ void run(const sweep_args& a) {
                       fmt::format("experiment name '{}' is used twice (or is the sweep's own "
                                   "--name)",
                                   e.name));
-    (void)quantize_options_of(e, where);  // every experiment checked before any work
   }
 
   // One run per work folder (test1 and sweep share the lock), inputs checked before any copy.
   const auto lock = lock_workdir(a.workdir);
   if (!a.model.empty() && !a.text.empty())
     for (const auto& e : exps)
-      check_experiment_inputs(a.model, a.text, e.tensors, e.format, a.demo ? 0 : 2 * a.ctx);
+      check_experiment_inputs(a.model, a.text, e.tensors, a.demo ? 0 : 2 * a.ctx);
   const fs::path out = fs::path(a.workdir) / "results" / a.name;
   fs::create_directories(out);
   run_log log(out / "run.log");
@@ -289,7 +302,7 @@ void run(const sweep_args& a) {
   std::optional<fq::llama::model> ma;
   std::unique_ptr<generator> ga;
   const auto sweep_conv = out / "conversation_original.txt";
-  if (a.backend == "llama.cpp") {
+  if (a.llama_cpp()) {
     ga = llama_cpp_generator(a.llama_cpp_dir, p.original, tok, a.threads, sweep_conv);
   } else {
     ma = fq::llama::model::load(fa);
@@ -302,7 +315,7 @@ void run(const sweep_args& a) {
   for (auto& s : st) {
     if (!s.evaluate) continue;
     std::unique_ptr<generator> gb;
-    if (a.backend == "llama.cpp") {
+    if (a.llama_cpp()) {
       gb = llama_cpp_generator(a.llama_cpp_dir, s.q.fake, tok, a.threads,
                                s.results / "conversation_tests.txt");
     } else {
@@ -318,17 +331,18 @@ void run(const sweep_args& a) {
     s.in.must.loads = s.conv.loads;
     s.in.must.inference = s.conv.inference;
     if (!s.conv.loads) {
-      s.in.stopped_early = a.zh() ? "假量化模型無法載入" : "the fake-quantized model does not load";
+      s.in.stopped_early = (a.lang == language::zh_tw) ? "假量化模型無法載入"
+                                                       : "the fake-quantized model does not load";
       s.evaluate = false;
       continue;
     }
     evaluated.push_back(&s);
-    if (a.backend != "llama.cpp") fakes.push_back(&models.back());
+    if (!a.llama_cpp()) fakes.push_back(&models.back());
   }
 
   // Perplexity and KL divergence: the original evaluated once for all experiments.
   if (!evaluated.empty()) {
-    if (a.backend == "llama.cpp") {
+    if (a.llama_cpp()) {
       const auto base =
           log.step("llama-perplexity: the original (and its KL-divergence base)",
                    [&] { return llama_cpp_base(a, p, out / "perplexity_original.txt"); });
@@ -388,7 +402,7 @@ void run(const sweep_args& a) {
     md += fmt::format(
         "| {} | `{}` | {} | {:.4f} % | {:.4f} % | {} | {} | {} | {} | {} | {} | {} | "
         "**{}**{} |\n",
-        r.e.name, r.e.tensors, r.e.format, 100 * s["numerical"]["mean_rel_diff"].get<double>(),
+        r.e.name, r.e.tensors, r.e.format.name, 100 * s["numerical"]["mean_rel_diff"].get<double>(),
         100 * s["numerical"]["max_rel_diff"].get<double>(), conv, ppl_a, ppl_b, inc, kld, top,
         chunks, s["decision"].get<std::string>(),
         s.contains("stopped_early") ? fmt::format(" ({})", s["stopped_early"].get<std::string>())

@@ -19,22 +19,24 @@ namespace fs = std::filesystem;
 using namespace pipeline;
 
 struct test1_args : common_args {
-  std::string tensors = "blk.0.ffn_norm.weight", format = "bf16", name = "layer0", store = "same",
-              stop_after;
+  std::string tensors = "blk.0.ffn_norm.weight", name = "layer0";
+  fq::format::float_format format = fq::format::bf16;
+  fq::store_policy store = fq::store_policy::same;
+  bool stop_after_numerical = false;
   test1_args() { workdir = "fakequant-test1"; }
 };
 
 void run(const test1_args& a) {
-  if (a.backend == "llama.cpp" && a.until_confident)
-    throw CLI::ValidationError("--until-confident",
-                               "needs --backend builtin (llama-perplexity's KL-divergence mode "
-                               "reads every chunk of its base file)");
-  const experiment e{a.name, a.tensors, a.format, "nearest-even", "", "none", a.store};
+  experiment e;
+  e.name = a.name;
+  e.tensors = a.tensors;
+  e.format = a.format;
+  e.store = a.store;
   // One run per work folder; bad inputs refused before anything is copied (interrupt.hpp,
   // preflight.hpp).
   const auto lock = lock_workdir(a.workdir);
   if (!a.model.empty() && !a.text.empty())
-    check_experiment_inputs(a.model, a.text, a.tensors, a.format, a.demo ? 0 : 2 * a.ctx);
+    check_experiment_inputs(a.model, a.text, a.tensors, a.demo ? 0 : 2 * a.ctx);
   const fs::path results = fs::path(a.workdir) / "results" / a.name;
   fs::create_directories(results);
   run_log log(results / "run.log");
@@ -54,7 +56,7 @@ void run(const test1_args& a) {
   in.problems = q.problems;
   in.environment = p.environment;
   in.stopped_early = early_stop_reason(a, q);
-  if (a.stop_after == "numerical") {
+  if (a.stop_after_numerical) {
     // For timing phases 1–2 (bench/test1_phases.sh): no evaluation, so no decision either.
     log.note("stopped after the numerical analysis (--stop-after numerical): no decision");
     return;
@@ -72,7 +74,7 @@ void run(const test1_args& a) {
   perplexity_figures ppl;
   const auto conv_file = results / "conversation_tests.txt";
   const auto ppl_file = results / "perplexity_comparison.txt";
-  if (a.backend == "llama.cpp") {
+  if (a.llama_cpp()) {
     auto ga = llama_cpp_generator(a.llama_cpp_dir, p.original, tok, a.threads, conv_file);
     auto gb = llama_cpp_generator(a.llama_cpp_dir, q.fake, tok, a.threads, conv_file);
     const auto oa = log.step("llama-completion: loading, \"Hello\" -n 5, conversation (original)",
@@ -105,12 +107,13 @@ void run(const test1_args& a) {
   in.must.loads = conv.loads;
   in.must.inference = conv.inference;
   if (!conv.loads) {
-    in.stopped_early = a.zh() ? "假量化模型無法載入" : "the fake-quantized model does not load";
+    in.stopped_early = (a.lang == language::zh_tw) ? "假量化模型無法載入"
+                                                   : "the fake-quantized model does not load";
     log.note(fmt::format("decision: STOP ({})", in.stopped_early));
     write_summary(in, results, true);
     return;
   }
-  if (a.backend == "llama.cpp") {
+  if (a.llama_cpp()) {
     const auto base = log.step("llama-perplexity: the original (and its KL-divergence base)",
                                [&] { return llama_cpp_base(a, p, ppl_file); });
     ppl = log.step("llama-perplexity --kl-divergence: the fake-quantized model",
@@ -137,31 +140,38 @@ void register_test1(CLI::App& app) {
   cmd->add_option("--text", a->text, "perplexity text (the plan: wiki.test.small.raw)");
   cmd->add_option("--workdir", a->workdir, "experiment folder (data/ and results/NAME/)");
   cmd->add_option("--tensors", a->tensors, "tensors to fake-quantize (names or globs)");
-  cmd->add_option("--format", a->format, "target format");
+  // Parsed in the callback: an unknown format is an input error (exit status 1) reported after the
+  // command line is complete, not a usage error.
+  auto format = std::make_shared<std::string>("bf16");
+  cmd->add_option("--format", *format, "target format");
   cmd->add_option("--name", a->name, "experiment name (results/NAME, fake_quant_NAME.gguf)");
   add_evaluation_options(*cmd, *a);
-  cmd->add_option("--store", a->store, "same or f32")->check(CLI::IsMember({"same", "f32"}));
+  cmd->add_option_function<std::string>(
+         "--store", [a](const std::string& s) { a->store = parse_store(s); }, "same or f32")
+      ->check(member_of(store_names));
   cmd->add_flag("--until-confident", a->until_confident,
                 "stop the perplexity runs, after at least 4 chunks, once the 99 % interval of the "
                 "increase lies in one band");
   cmd->add_flag("--no-early-stop", a->no_early_stop,
                 "evaluate even when the numerical analysis says stop");
-  cmd->add_option("--stop-after", a->stop_after,
-                  "numerical: end after phases 1–2 and the numerical analysis, without a decision "
-                  "(for timing)")
+  cmd->add_option_function<std::string>(
+         "--stop-after", [a](const std::string&) { a->stop_after_numerical = true; },
+         "numerical: end after phases 1–2 and the numerical analysis, without a decision "
+         "(for timing)")
       ->check(CLI::IsMember({"numerical"}));
   cmd->add_flag("--demo", a->demo,
                 "a synthesized model and a built-in text: the whole pipeline in seconds");
-  cmd->callback([a] {
+  cmd->callback([a, format] {
+    check_evaluation_options(*a);
+    a->format = parse_format(*format);
     a->command_line = fmt::format(
         "fakequant test1 --model {} --text {} --workdir {} --tensors {} --format {} --name {} "
         "--ctx-size {} "
         "--batch-size {}{}{}{}",
         a->model.empty() ? "(demo)" : a->model, a->text.empty() ? "(demo)" : a->text, a->workdir,
-        a->tensors, a->format, a->name, a->ctx, a->batch,
+        a->tensors, a->format.name, a->name, a->ctx, a->batch,
         a->chunks ? " --chunks " + std::to_string(a->chunks) : "", a->demo ? " --demo" : "",
-        a->backend == "llama.cpp" ? " --backend llama.cpp --llama-cpp-dir " + a->llama_cpp_dir
-                                  : "");
+        a->llama_cpp() ? " --backend llama.cpp --llama-cpp-dir " + a->llama_cpp_dir : "");
     run(*a);
   });
 }

@@ -113,55 +113,13 @@ constexpr const char* demo_text =
 
 }  // namespace
 
-namespace {
-
-// Passes the experiment's scaling on where quantize_options has it; a build whose quantize has no
-// scaling refuses any scale but "none" rather than ignoring it.
-template <class Q>
-void set_scale(Q& qo, const experiment& e, const std::string& where) {
-  fq::format::scaling s;
-  try {
-    s = fq::format::scaling_from_name(e.scale);
-  } catch (const fq::error& x) {
-    throw fq::error(fq::errc::invalid_argument, where,
-                    fmt::format("experiment '{}': scale: {}", e.name, x.what()));
-  }
-  if constexpr (requires { qo.scale = s; }) {
-    qo.scale = s;
-  } else if (s.mode != fq::format::scale_mode::none) {
-    throw fq::error(fq::errc::unsupported, where,
-                    fmt::format("experiment '{}': scale '{}' is not supported by this build's "
-                                "quantize (only \"none\")",
-                                e.name, e.scale));
-  }
-}
-
-}  // namespace
-
-fq::quantize_options quantize_options_of(const experiment& e, const std::string& where) {
+fq::quantize_options quantize_options_of(const experiment& e) {
   fq::quantize_options qo;
-  qo.format = fq::format::format_from_name(e.format);
-  if (const auto r = fq::format::rounding_from_name(e.rounding))
-    qo.rounding.rounding = *r;
-  else
-    throw fq::error(fq::errc::invalid_argument, where,
-                    fmt::format("experiment '{}': rounding '{}' is not nearest-even, toward-zero, "
-                                "nearest-away or stochastic",
-                                e.name, e.rounding));
-  if (e.overflow.empty())
-    qo.rounding.overflow = qo.format.default_overflow();
-  else if (const auto o = fq::format::overflow_from_name(e.overflow))
-    qo.rounding.overflow = *o;
-  else
-    throw fq::error(
-        fq::errc::invalid_argument, where,
-        fmt::format("experiment '{}': overflow '{}' is not saturate, saturate-inf or ieee", e.name,
-                    e.overflow));
-  set_scale(qo, e, where);
-  if (e.store != "same" && e.store != "f32")
-    throw fq::error(fq::errc::invalid_argument, where,
-                    fmt::format("experiment '{}': store '{}' is not same or f32", e.name, e.store));
-  qo.store = e.store == "f32" ? fq::store_policy::f32 : fq::store_policy::same;
+  qo.format = e.format;
+  qo.rounding.rounding = e.rounding;
+  qo.rounding.overflow = e.overflow.value_or(e.format.default_overflow());
+  qo.scale = e.scale;
+  qo.store = e.store;
   return qo;
 }
 
@@ -219,17 +177,20 @@ prepared prepare(const common_args& a, run_log& log) {
   p.environment = {
       {"kernels", kernels.name},
       {"threads", a.threads ? a.threads : std::thread::hardware_concurrency()},
-      {"backend", a.backend},
+      {"backend", name_of(a.backend)},
       {"fakequant", fmt::format("{}.{}.{}", FQ_VERSION_MAJOR, FQ_VERSION_MINOR, FQ_VERSION_PATCH)}};
-  if (a.backend == "llama.cpp") p.environment["llama_cpp_dir"] = a.llama_cpp_dir;
+  if (a.llama_cpp()) p.environment["llama_cpp_dir"] = a.llama_cpp_dir;
   p.ppl.eval.threads = a.threads;
   p.ppl.eval.kernels = kernels;
   return p;
 }
 
 void add_evaluation_options(CLI::App& cmd, common_args& a) {
-  cmd.add_option("--backend", a.backend, "builtin (fakequant's evaluator) or llama.cpp")
-      ->check(CLI::IsMember({"builtin", "llama.cpp"}));
+  // The values are checked by the command line (a usage error) before they are parsed.
+  cmd.add_option_function<std::string>(
+         "--backend", [&a](const std::string& s) { a.backend = parse_backend(s); },
+         "builtin (fakequant's evaluator) or llama.cpp")
+      ->check(member_of(backend_names));
   cmd.add_option("--llama-cpp-dir", a.llama_cpp_dir,
                  "llama.cpp build folder (with llama-completion and llama-perplexity)");
   cmd.add_option("--threads", a.threads, "threads (default: all cores)")
@@ -239,8 +200,17 @@ void add_evaluation_options(CLI::App& cmd, common_args& a) {
   cmd.add_option("--chunks", a.chunks, "perplexity chunks (default: all)")
       ->check(CLI::Range(1, 1 << 30));
   cmd.add_option("--seed", a.seed, "seed of the sampled conversation runs");
-  cmd.add_option("--lang", a.lang, "report language: en or zh-TW (Traditional Chinese)")
-      ->check(CLI::IsMember({"en", "zh-TW"}));
+  cmd.add_option_function<std::string>(
+         "--lang", [&a](const std::string& s) { a.lang = parse_language(s); },
+         "report language: en or zh-TW (Traditional Chinese)")
+      ->check(member_of(language_names));
+}
+
+void check_evaluation_options(const common_args& a) {
+  if (a.llama_cpp() && a.until_confident)
+    throw CLI::ValidationError("--until-confident",
+                               "needs --backend builtin (llama-perplexity's KL-divergence mode "
+                               "reads every chunk of its base file)");
 }
 
 void record_sha256(prepared& p, run_log& log) {
@@ -260,7 +230,7 @@ quantized quantize_and_analyse(const fq::gguf::file& fa, const experiment& e, co
                                const fs::path& results, run_log& log) {
   quantized q;
   q.fake = data / ("fake_quant_" + e.name + ".gguf");
-  const auto qo = quantize_options_of(e, e.name);
+  const auto qo = quantize_options_of(e);
   const auto patterns = fq::gguf::split_patterns(e.tensors);
   // An earlier run's output is moved aside and deleted on another thread while the new one is
   // written: freeing 2 GB of blocks keeps ext4 busy for about half a second. The aside name carries
@@ -276,7 +246,7 @@ quantized quantize_and_analyse(const fq::gguf::file& fa, const experiment& e, co
       fs::remove(aside, ec);
     });
   }
-  log.step("fake-quantize " + e.tensors + " to " + e.format, [&] {
+  log.step("fake-quantize " + e.tensors + " to " + std::string(e.format.name), [&] {
     auto b = fq::gguf::builder::from(fa);
     (void)fq::fake_quantize_tensors(fa, b, patterns, qo);
     b.write(q.fake);
@@ -306,9 +276,9 @@ quantized quantize_and_analyse(const fq::gguf::file& fa, const experiment& e, co
 }
 
 std::string early_stop_reason(const common_args& a, const quantized& q) {
-  if (!q.problems.empty()) return a.zh() ? "驗證失敗" : "verification failed";
+  if (!q.problems.empty()) return (a.lang == language::zh_tw) ? "驗證失敗" : "verification failed";
   if (q.nums.band == scenario::pessimistic && !a.no_early_stop)
-    return a.zh() ? "數值差異過大" : "the numerical difference is too large";
+    return (a.lang == language::zh_tw) ? "數值差異過大" : "the numerical difference is too large";
   return {};
 }
 
@@ -554,14 +524,10 @@ nlohmann::json write_summary(const summary_input& in, const fs::path& results, b
   const auto conv = in.conv ? in.conv->band : scenario::pessimistic;
   const auto pplb = in.ppl ? fq::plan::perplexity_band(in.ppl->increase()) : scenario::pessimistic;
   const auto out = fq::plan::decide(must, in.nums.band, conv, pplb);
-  nlohmann::json summary{{"command", a.command_line},
-                         {"name", e.name},
-                         {"format", e.format},
-                         {"tensors", e.tensors},
-                         {"rounding", e.rounding},
-                         {"store", e.store},
-                         {"environment", in.environment},
-                         {"verification", in.problems}};
+  nlohmann::json summary{{"command", a.command_line},       {"name", e.name},
+                         {"format", e.format.name},         {"tensors", e.tensors},
+                         {"rounding", name_of(e.rounding)}, {"store", name_of(e.store)},
+                         {"environment", in.environment},   {"verification", in.problems}};
   summary["numerical"] = {{"mean_rel_diff", in.nums.mean_rel},
                           {"max_rel_diff", in.nums.max_rel},
                           {"nan_or_inf", in.nums.nan_inf},
@@ -594,7 +560,7 @@ nlohmann::json write_summary(const summary_input& in, const fs::path& results, b
   if (!in.stopped_early.empty()) summary["stopped_early"] = in.stopped_early;
 
   // The report in the language asked for (the plan itself is in Traditional Chinese).
-  const bool zh = a.zh();
+  const bool zh = a.lang == language::zh_tw;
   auto T = [zh](const char* en, const char* tw) { return fmt::runtime(zh ? tw : en); };
   auto word = [zh](std::string_view w) -> std::string {
     if (!zh) return std::string(w);
@@ -609,8 +575,9 @@ nlohmann::json write_summary(const summary_input& in, const fs::path& results, b
     return std::string(w);
   };
   auto pass = [&](bool ok) { return word(ok ? "PASS" : "FAIL"); };
-  std::string md = fmt::format(
-      T("# Test 1 — {} rounded to {}\n\n", "# 測試一 — {} 假量化為 {}\n\n"), e.tensors, e.format);
+  std::string md =
+      fmt::format(T("# Test 1 — {} rounded to {}\n\n", "# 測試一 — {} 假量化為 {}\n\n"), e.tensors,
+                  e.format.name);
   md +=
       fmt::format(T("**Decision: {}** (scenario: {})\n\n", "**決策：{}**（情境：{}）\n\n"),
                   word(fq::plan::to_string(out.decision)), word(fq::plan::to_string(out.overall)));

@@ -21,8 +21,11 @@
 #include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "options.hpp"
 
 namespace fqcli::pipeline {
 
@@ -65,26 +68,34 @@ std::string read_file(const fs::path& p);
 
 /// Settings shared by test1 and sweep.
 struct common_args {
-  std::string model, text, workdir, backend = "builtin", llama_cpp_dir, lang = "en";
+  std::string model, text, workdir, llama_cpp_dir;
+  fqcli::backend backend = fqcli::backend::builtin;
+  language lang = language::en;
   std::size_t threads = 0, ctx = 512, batch = 8, chunks = 0;
   std::uint64_t seed = 42;
   bool demo = false, no_early_stop = false, until_confident = false;
   std::string command_line;
-  bool zh() const { return lang == "zh-TW"; }
+  bool llama_cpp() const { return backend == fqcli::backend::llama_cpp; }
 };
 
 /// The options test1 and sweep share: --backend, --llama-cpp-dir, --threads, --ctx-size,
 /// --batch-size, --chunks, --seed, --lang.
 void add_evaluation_options(CLI::App& cmd, common_args& a);
+/// A usage error for evaluation options that do not go together.
+void check_evaluation_options(const common_args& a);
 
 /// One fake-quantization experiment (a line of a sweep's experiments file).
 struct experiment {
-  std::string name, tensors, format = "bf16", rounding = "nearest-even", overflow, scale = "none",
-                             store = "same";
+  std::string name, tensors;
+  fq::format::float_format format = fq::format::bf16;
+  fq::format::rounding rounding = fq::format::rounding::nearest_even;
+  std::optional<fq::format::overflow> overflow;  ///< unset: the format's default
+  fq::format::scaling scale;
+  fq::store_policy store = fq::store_policy::same;
 };
 
-/// The quantize options of an experiment; a clear error for a value quantize does not support.
-fq::quantize_options quantize_options_of(const experiment& e, const std::string& where);
+/// The quantize options of an experiment.
+fq::quantize_options quantize_options_of(const experiment& e);
 
 /// Phase 1: the verified backup of the original, the text beside it, the environment.
 struct prepared {
