@@ -15,6 +15,7 @@
 #include "interrupt.hpp"
 #include "json_util.hpp"
 #include "llama_cpp_backend.hpp"
+#include "messages.hpp"
 #include "pipeline.hpp"
 #include "preflight.hpp"
 
@@ -331,8 +332,7 @@ void run(const sweep_args& a) {
     s.in.must.loads = s.conv.loads;
     s.in.must.inference = s.conv.inference;
     if (!s.conv.loads) {
-      s.in.stopped_early = (a.lang == language::zh_tw) ? "假量化模型無法載入"
-                                                       : "the fake-quantized model does not load";
+      s.in.stopped_early = std::string(text(a.lang, msg::fake_does_not_load));
       s.evaluate = false;
       continue;
     }

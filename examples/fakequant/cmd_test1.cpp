@@ -9,6 +9,7 @@
 #include "interrupt.hpp"
 #include "json_util.hpp"
 #include "llama_cpp_backend.hpp"
+#include "messages.hpp"
 #include "pipeline.hpp"
 #include "preflight.hpp"
 
@@ -107,8 +108,7 @@ void run(const test1_args& a) {
   in.must.loads = conv.loads;
   in.must.inference = conv.inference;
   if (!conv.loads) {
-    in.stopped_early = (a.lang == language::zh_tw) ? "假量化模型無法載入"
-                                                   : "the fake-quantized model does not load";
+    in.stopped_early = std::string(text(a.lang, msg::fake_does_not_load));
     log.note(fmt::format("decision: STOP ({})", in.stopped_early));
     write_summary(in, results, true);
     return;

@@ -25,6 +25,7 @@
 
 #include "cli.hpp"
 #include "json_util.hpp"
+#include "messages.hpp"
 
 namespace fqcli::pipeline {
 
@@ -276,9 +277,9 @@ quantized quantize_and_analyse(const fq::gguf::file& fa, const experiment& e, co
 }
 
 std::string early_stop_reason(const common_args& a, const quantized& q) {
-  if (!q.problems.empty()) return (a.lang == language::zh_tw) ? "驗證失敗" : "verification failed";
+  if (!q.problems.empty()) return std::string(text(a.lang, msg::verification_failed));
   if (q.nums.band == scenario::pessimistic && !a.no_early_stop)
-    return (a.lang == language::zh_tw) ? "數值差異過大" : "the numerical difference is too large";
+    return std::string(text(a.lang, msg::numerical_too_large));
   return {};
 }
 
@@ -559,68 +560,27 @@ nlohmann::json write_summary(const summary_input& in, const fs::path& results, b
   summary["decision"] = fq::plan::to_string(out.decision);
   if (!in.stopped_early.empty()) summary["stopped_early"] = in.stopped_early;
 
-  // The report in the language asked for (the plan itself is in Traditional Chinese).
-  const bool zh = a.lang == language::zh_tw;
-  auto T = [zh](const char* en, const char* tw) { return fmt::runtime(zh ? tw : en); };
-  auto word = [zh](std::string_view w) -> std::string {
-    if (!zh) return std::string(w);
-    if (w == "GO") return "GO（繼續進行測試二至四）";
-    if (w == "CAUTION") return "CAUTION（謹慎繼續或調整方法）";
-    if (w == "STOP") return "STOP（停止實驗，檢討方法）";
-    if (w == "optimistic") return "樂觀";
-    if (w == "medium") return "中等";
-    if (w == "pessimistic") return "悲觀";
-    if (w == "PASS") return "通過";
-    if (w == "FAIL") return "未通過";
-    return std::string(w);
-  };
-  auto pass = [&](bool ok) { return word(ok ? "PASS" : "FAIL"); };
-  std::string md =
-      fmt::format(T("# Test 1 — {} rounded to {}\n\n", "# 測試一 — {} 假量化為 {}\n\n"), e.tensors,
-                  e.format.name);
-  md +=
-      fmt::format(T("**Decision: {}** (scenario: {})\n\n", "**決策：{}**（情境：{}）\n\n"),
-                  word(fq::plan::to_string(out.decision)), word(fq::plan::to_string(out.overall)));
-  if (!in.stopped_early.empty())
-    md += fmt::format(T("Stopped early: {}\n\n", "提前停止：{}\n\n"), in.stopped_early);
-  md += fmt::format(
-      T("| must-pass check | result |\n|---|---|\n", "| 必須通過的檢查 | 結果 |\n|---|---|\n"));
-  md += fmt::format(
-      T("| model loads | {} |\n| basic inference | {} |\n| no NaN or Inf | {} |\n| structure "
-        "matches the original | {} |\n\n",
-        "| 模型可正常載入 | {} |\n| 基本推理產生合理輸出 | {} |\n| 數值穩定（無 NaN 或 Inf） | "
-        "{} |\n"
-        "| 格式正確（結構與原模型一致） | {} |\n\n"),
-      pass(must.loads), pass(must.inference), pass(must.stable), pass(must.format_correct));
-  md += fmt::format(T("| criterion | figure | rule | band |\n|---|---|---|---|\n",
-                      "| 標準 | 數據 | 規則 | 等級 |\n|---|---|---|---|\n"));
-  md += fmt::format(
-      T("| numerical | mean rel. diff {:.4f} %, max {:.4f} % | mean < 1 %, max < 10 % | {} |\n",
-        "| 數值差異 | 平均相對差異 {:.4f} %，最大 {:.4f} % | 平均 < 1 %，最大 < 10 % | {} |\n"),
-      100 * in.nums.mean_rel, 100 * in.nums.max_rel, word(fq::plan::to_string(in.nums.band)));
+  // The report in the language asked for.
+  const auto l = a.lang;
+  auto word = [l](auto v) { return text(l, word_of(v)); };
+  auto pass = [l](bool ok) { return text(l, ok ? msg::word_pass : msg::word_fail); };
+  std::string md = text(l, msg::report_title, e.tensors, e.format.name);
+  md += text(l, msg::report_decision, word(out.decision), word(out.overall));
+  if (!in.stopped_early.empty()) md += text(l, msg::report_stopped_early, in.stopped_early);
+  md += text(l, msg::must_pass_header);
+  md += text(l, msg::must_pass_rows, pass(must.loads), pass(must.inference), pass(must.stable),
+             pass(must.format_correct));
+  md += text(l, msg::criteria_header);
+  md += text(l, msg::numerical_row, 100 * in.nums.mean_rel, 100 * in.nums.max_rel,
+             word(in.nums.band));
   if (in.conv)
-    md += fmt::format(
-        T("| conversation | agreement {:.3f}, {} check failures | no failure, agreement ≥ 0.5 | "
-          "{} |\n",
-          "| 對話 | 一致度 {:.3f}，{} 項檢查未通過 | 無檢查未通過且一致度 ≥ 0.5 | {} |\n"),
-        in.conv->agreement, in.conv->failures, word(fq::plan::to_string(conv)));
+    md += text(l, msg::conversation_row, in.conv->agreement, in.conv->failures, word(conv));
   if (in.ppl) {
     const auto& p = *in.ppl;
-    md += fmt::format(
-        T("| perplexity | increase {:+.4f} % (95 % CI {:+.4f} … {:+.4f} %) | < 1 % ideal, < 5 % "
-          "acceptable | {} |\n",
-          "| 困惑度 | 增加 {:+.4f} %（95 % 信賴區間 {:+.4f} … {:+.4f} %） | < 1 % 理想，< 5 % "
-          "可接受 | {} |\n"),
-        100 * p.increase(), 100 * p.ci95.lo, 100 * p.ci95.hi, word(fq::plan::to_string(pplb)));
-    md +=
-        fmt::format(T("\nKL divergence {:.6f}, 99 % {:.6f}, max {:.6f}; same top token {:.3f} %.\n",
-                      "\nKL 散度 {:.6f}，99 % {:.6f}，最大 {:.6f}；首選詞元相同比例 {:.3f} %。\n"),
-                    p.kld_mean, p.kld_99, p.kld_max, 100 * p.same_top);
-    if (p.increase() < 0 && p.kld_mean > 1e-3)
-      md += fmt::format(
-          T("\nNote: perplexity went down while the KL divergence shows the output distribution "
-            "changed; perplexity alone understates the change.\n",
-            "\n注意：困惑度下降，但 KL 散度顯示輸出分佈已改變；僅看困惑度會低估變化。\n"));
+    md += text(l, msg::perplexity_row, 100 * p.increase(), 100 * p.ci95.lo, 100 * p.ci95.hi,
+               word(pplb));
+    md += text(l, msg::kld_line, p.kld_mean, p.kld_99, p.kld_max, 100 * p.same_top);
+    if (p.increase() < 0 && p.kld_mean > 1e-3) md += text(l, msg::perplexity_understates);
   }
   write_text_file(results / "test1_summary.md", md);
   write_text_file(results / "test1_summary.json", dump(summary));
