@@ -8,6 +8,7 @@
 #include <array>
 #include <cmath>
 #include <deque>
+#include <fakequant/stats/svg.hpp>
 #include <regex>
 #include <set>
 
@@ -113,23 +114,6 @@ std::vector<experiment> load_experiments(const fs::path& file) {
   return out;
 }
 
-std::string xml_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<')
-      o += "&lt;";
-    else if (c == '>')
-      o += "&gt;";
-    else if (c == '&')
-      o += "&amp;";
-    else if (c == '"')
-      o += "&quot;";
-    else
-      o += c;
-  }
-  return o;
-}
-
 struct row {
   experiment e;
   nlohmann::json summary;
@@ -171,10 +155,10 @@ std::string chart(const std::vector<row>& rows) {
     const auto& r = rows[i];
     const double y = top + row_h * static_cast<double>(i);
     s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", label_w - 8, y + 14,
-                     xml_escape(r.e.name));
+                     fq::stats::xml_escape(r.e.name));
     if (!r.ppl) {
       s += fmt::format("<text x=\"{}\" y=\"{}\">not evaluated ({})</text>\n", p1 + 4, y + 14,
-                       xml_escape(r.summary.value("decision", std::string("STOP"))));
+                       fq::stats::xml_escape(r.summary.value("decision", std::string("STOP"))));
       continue;
     }
     auto xi = [&](double v) { return mid + std::clamp(v / inc_max, -1.0, 1.0) * half; };
@@ -357,10 +341,7 @@ void run(const sweep_args& a) {
           [&] { return builtin_perplexity(*ma, fakes, tokens, p.ppl, a.until_confident); });
       for (std::size_t i = 0; i < evaluated.size(); ++i) {
         evaluated[i]->ppl = figs[i];
-        evaluated[i]->ppl.commands = fmt::format(
-            "fakequant perplexity -m {} -f {} -c {} -b {}{}\n(and the same with {})\n",
-            p.original.string(), p.text.string(), p.ppl.n_ctx, p.ppl.n_batch,
-            a.chunks ? " --chunks " + std::to_string(a.chunks) : "", evaluated[i]->q.fake.string());
+        evaluated[i]->ppl.commands = builtin_perplexity_commands(a, p, evaluated[i]->q.fake);
       }
     }
     for (auto* s : evaluated) {

@@ -98,10 +98,7 @@ void run(const test1_args& a) {
     ppl = log.step("perplexity and KL divergence of both models", [&] {
       return builtin_perplexity(ma, {&mb}, tokens, p.ppl, a.until_confident).front();
     });
-    ppl.commands =
-        fmt::format("fakequant perplexity -m {} -f {} -c {} -b {}{}\n(and the same with {})\n",
-                    p.original.string(), p.text.string(), p.ppl.n_ctx, p.ppl.n_batch,
-                    a.chunks ? " --chunks " + std::to_string(a.chunks) : "", q.fake.string());
+    ppl.commands = builtin_perplexity_commands(a, p, q.fake);
   }
   write_text_file(conv_file, conv.text);
   in.conv = &conv;

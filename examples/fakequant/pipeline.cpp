@@ -499,6 +499,13 @@ std::vector<perplexity_figures> builtin_perplexity(
   return r;
 }
 
+std::string builtin_perplexity_commands(const common_args& a, const prepared& p,
+                                        const fs::path& fake) {
+  return fmt::format("fakequant perplexity -m {} -f {} -c {} -b {}{}\n(and the same with {})\n",
+                     p.original.string(), p.text.string(), p.ppl.n_ctx, p.ppl.n_batch,
+                     a.chunks ? " --chunks " + std::to_string(a.chunks) : "", fake.string());
+}
+
 std::string perplexity_report(const perplexity_figures& p, bool until_confident) {
   std::string s = fmt::format(
       "original:       PPL = {:.4f} +/- {:.5f}\nfake-quantized: PPL = {:.4f} +/- {:.5f}\n"

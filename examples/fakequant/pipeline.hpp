@@ -192,6 +192,10 @@ std::vector<perplexity_figures> builtin_perplexity(
 std::vector<std::int32_t> perplexity_tokens(const fq::llama::tokenizer& tok, const fs::path& text,
                                             std::size_t n_ctx);
 
+/// The commands that reproduce the built-in evaluator's perplexity runs of the original and `fake`.
+std::string builtin_perplexity_commands(const common_args& a, const prepared& p,
+                                        const fs::path& fake);
+
 /// perplexity_comparison.txt.
 std::string perplexity_report(const perplexity_figures& p, bool until_confident);
 
