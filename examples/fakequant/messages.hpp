@@ -111,28 +111,14 @@ std::string text(language l, msg id, Args&&... args) {
   return fmt::format(fmt::runtime(text(l, id)), std::forward<Args>(args)...);
 }
 
+// The library's enums count from 0 in the order of these rows.
 inline msg word_of(fq::plan::verdict v) {
-  switch (v) {
-    case fq::plan::verdict::go:
-      return msg::word_go;
-    case fq::plan::verdict::caution:
-      return msg::word_caution;
-    case fq::plan::verdict::stop:
-      break;
-  }
-  return msg::word_stop;
+  constexpr msg words[] = {msg::word_go, msg::word_caution, msg::word_stop};
+  return words[static_cast<std::size_t>(v)];
 }
-
 inline msg word_of(fq::plan::scenario s) {
-  switch (s) {
-    case fq::plan::scenario::optimistic:
-      return msg::word_optimistic;
-    case fq::plan::scenario::medium:
-      return msg::word_medium;
-    case fq::plan::scenario::pessimistic:
-      break;
-  }
-  return msg::word_pessimistic;
+  constexpr msg words[] = {msg::word_optimistic, msg::word_medium, msg::word_pessimistic};
+  return words[static_cast<std::size_t>(s)];
 }
 
 }  // namespace fqcli

@@ -7,6 +7,8 @@
 
 #include <utility>
 
+#include "preflight.hpp"
+
 namespace fqcli::pipeline {
 
 run_log::run_log(fs::path p) : path_(std::move(p)), out_(path_, std::ios::app) {}
@@ -50,6 +52,18 @@ void add_evaluation_options(CLI::App& cmd, common_args& a) {
          "--lang", [&a](const std::string& s) { a.lang = parse_language(s); },
          "report language: en or zh-TW (Traditional Chinese)")
       ->check(member_of(language_names));
+}
+
+run_log start_log(const fs::path& folder, const std::string& heading) {
+  fs::create_directories(folder);
+  run_log log(folder / "run.log");
+  log.note(heading);
+  return log;
+}
+
+void check_inputs(const common_args& a, const std::string& tensors) {
+  if (!a.model.empty() && !a.text.empty())
+    check_experiment_inputs(a.model, a.text, tensors, a.demo ? 0 : 2 * a.ctx);
 }
 
 void check_evaluation_options(const common_args& a) {

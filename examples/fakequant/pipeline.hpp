@@ -66,6 +66,9 @@ class run_log {
 
 std::string read_file(const fs::path& p);
 
+/// `folder` created, its run.log opened and headed with `heading`.
+run_log start_log(const fs::path& folder, const std::string& heading);
+
 /// Settings shared by test1 and sweep.
 struct common_args {
   std::string model, text, workdir, llama_cpp_dir;
@@ -81,6 +84,9 @@ struct common_args {
 /// The options test1 and sweep share: --backend, --llama-cpp-dir, --threads, --ctx-size,
 /// --batch-size, --chunks, --seed, --lang.
 void add_evaluation_options(CLI::App& cmd, common_args& a);
+/// The inputs of an experiment on `tensors` checked before anything is copied (preflight.hpp);
+/// with --demo standing in for the model or the text, nothing to check.
+void check_inputs(const common_args& a, const std::string& tensors);
 /// A usage error for evaluation options that do not go together.
 void check_evaluation_options(const common_args& a);
 
@@ -212,6 +218,13 @@ struct summary_input {
   nlohmann::json environment;
 };
 nlohmann::json write_summary(const summary_input& in, const fs::path& results, bool print);
+
+/// The summary of experiment `e` as phase 2 leaves it: verification, numerical analysis, and the
+/// reason it stops early (early_stop_reason), if any.
+summary_input quantized_summary(const common_args& a, const experiment& e, const quantized& q,
+                                const nlohmann::json& environment);
+/// The conversation tests' results added to `in` (`c` must outlive it).
+void add_conversation(summary_input& in, const conversation_result& c);
 
 /// Whether the numerical analysis or the verification stops this experiment before evaluation;
 /// the reason in the report's language, or empty.
