@@ -11,6 +11,7 @@
 #include "checks.hpp"
 #include "cli.hpp"
 #include "interrupt.hpp"
+#include "options.hpp"
 
 namespace fqcli {
 
@@ -18,9 +19,9 @@ void register_quantize(CLI::App& app) {
   auto* cmd =
       app.add_subcommand("quantize", "Fake-quantize chosen tensors to a narrow float format");
   struct args {
-    std::string in, out, tensors, format, rounding = "nearest-even", overflow, store = "same",
-                                          scale = "none";
-    std::uint64_t seed = 0;
+    std::string in, out, tensors, format;
+    fq::quantize_options o;
+    std::optional<fq::format::overflow> overflow;  // unset: the format's
   };
   auto a = std::make_shared<args>();
   cmd->add_option("IN", a->in, "GGUF file to read")->required();
@@ -28,43 +29,43 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("--tensors", a->tensors,
                   "names or globs, comma-separated (blk.*.ffn_norm.weight)")
       ->required();
+  // Parsed in the callback: an unknown format is an input error (exit status 1), not a usage error.
   cmd->add_option("--format", a->format, "bf16, fp16, fp8_e4m3, fp8_e5m2, … or ieee_eXmY")
       ->required();
-  cmd->add_option("--rounding", a->rounding,
-                  "nearest-even, toward-zero, nearest-away or stochastic")
-      ->check(CLI::IsMember({"nearest-even", "toward-zero", "nearest-away", "stochastic"}));
-  cmd->add_option("--overflow", a->overflow,
-                  "saturate, saturate-inf or ieee (default: the format's)")
-      ->check(CLI::IsMember({"saturate", "saturate-inf", "ieee"}));
-  cmd->add_option("--scale", a->scale,
-                  "none; tensor (amax / max finite); block[:B] (OCP MX: a power-of-two E8M0 scale "
-                  "per B elements of a row, default 32)")
+  // The other names are checked by the command line (a usage error) before they are parsed.
+  cmd->add_option_function<std::string>(
+         "--rounding", [a](const std::string& s) { a->o.rounding.rounding = parse_rounding(s); },
+         "nearest-even, toward-zero, nearest-away or stochastic")
+      ->check(member_of(rounding_names));
+  cmd->add_option_function<std::string>(
+         "--overflow", [a](const std::string& s) { a->overflow = parse_overflow(s); },
+         "saturate, saturate-inf or ieee (default: the format's)")
+      ->check(member_of(overflow_names));
+  cmd->add_option_function<std::string>(
+         "--scale", [a](const std::string& s) { a->o.scale = parse_scale(s); },
+         "none; tensor (amax / max finite); block[:B] (OCP MX: a power-of-two E8M0 scale "
+         "per B elements of a row, default 32)")
       ->check(CLI::Validator(
           [](std::string& s) -> std::string {
             try {
-              fq::format::scaling_from_name(s);
+              parse_scale(s);
               return {};
             } catch (const fq::error& e) {
               return e.what();
             }
           },
           "none|tensor|block[:B]", "scaling"));
-  cmd->add_option("--seed", a->seed, "seed of stochastic rounding");
-  cmd->add_option("--store", a->store, "same: keep each tensor's type where exact; f32: store F32")
-      ->check(CLI::IsMember({"same", "f32"}));
+  cmd->add_option("--seed", a->o.rounding.seed, "seed of stochastic rounding");
+  cmd->add_option_function<std::string>(
+         "--store", [a](const std::string& s) { a->o.store = parse_store(s); },
+         "same: keep each tensor's type where exact; f32: store F32")
+      ->check(member_of(store_names));
   cmd->callback([a] {
     check_output(a->out, {a->in});
     clean_stale_temps_of(a->out);
-    fq::quantize_options o;
-    o.format = fq::format::format_from_name(a->format);
-    // Both names were checked by the options' IsMember.
-    o.rounding.rounding =
-        fq::format::rounding_from_name(a->rounding).value_or(fq::format::rounding::nearest_even);
-    o.rounding.overflow = fq::format::overflow_from_name(a->overflow)
-                              .value_or(o.format.default_overflow());  // empty: the format's
-    o.rounding.seed = a->seed;
-    o.scale = fq::format::scaling_from_name(a->scale);
-    o.store = a->store == "f32" ? fq::store_policy::f32 : fq::store_policy::same;
+    auto o = a->o;
+    o.format = parse_format(a->format);
+    o.rounding.overflow = a->overflow.value_or(o.format.default_overflow());
     const auto f = fq::gguf::file::open(a->in);
     auto b = fq::gguf::builder::from(f);
     const auto done = fq::fake_quantize_tensors(f, b, fq::gguf::split_patterns(a->tensors), o);

@@ -8,6 +8,7 @@
 #include <array>
 #include <cmath>
 #include <deque>
+#include <fakequant/stats/svg.hpp>
 #include <regex>
 #include <set>
 
@@ -15,8 +16,8 @@
 #include "interrupt.hpp"
 #include "json_util.hpp"
 #include "llama_cpp_backend.hpp"
+#include "messages.hpp"
 #include "pipeline.hpp"
-#include "preflight.hpp"
 
 namespace fqcli {
 namespace {
@@ -36,6 +37,25 @@ std::string str_field(const nlohmann::json& o, const char* key, const std::strin
     throw fq::error(fq::errc::invalid_argument, where,
                     fmt::format("experiment {}: \"{}\" must be a string", i + 1, key));
   return o[key].get<std::string>();
+}
+
+// "tensors": one pattern, or a non-empty list of them (joined with commas, as --tensors takes
+// them).
+std::string tensors_field(const nlohmann::json& t, const std::string& where, std::size_t i) {
+  std::string tensors;
+  if (t.is_string()) return t.get<std::string>();
+  if (!t.is_array() || t.empty())
+    throw fq::error(
+        fq::errc::invalid_argument, where,
+        fmt::format("experiment {}: \"tensors\" must be a non-empty list of patterns", i + 1));
+  for (const auto& p : t) {
+    if (!p.is_string())
+      throw fq::error(fq::errc::invalid_argument, where,
+                      fmt::format("experiment {}: \"tensors\" must list strings", i + 1));
+    if (!tensors.empty()) tensors.push_back(',');
+    tensors.append(p.get<std::string>());
+  }
+  return tensors;
 }
 
 // FILE: a JSON list of {"name", "tensors": [patterns], "format", optional "rounding", "overflow",
@@ -68,48 +88,29 @@ std::vector<experiment> load_experiments(const fs::path& file) {
                         fmt::format("experiment {}: \"{}\" is missing", i + 1, k));
     experiment e;
     e.name = str_field(o, "name", file.string(), i);
-    e.format = str_field(o, "format", file.string(), i);
-    const auto& t = o["tensors"];
-    if (t.is_string()) {
-      e.tensors = t.get<std::string>();
-    } else if (t.is_array() && !t.empty()) {
-      for (const auto& p : t) {
-        if (!p.is_string())
-          throw fq::error(fq::errc::invalid_argument, file.string(),
-                          fmt::format("experiment {}: \"tensors\" must list strings", i + 1));
-        if (!e.tensors.empty()) e.tensors.push_back(',');
-        e.tensors.append(p.get<std::string>());
+    const auto format = str_field(o, "format", file.string(), i);
+    e.tensors = tensors_field(o["tensors"], file.string(), i);
+    std::string rounding = "nearest-even", overflow, scale = "none", store = "same";
+    if (o.contains("rounding")) rounding = str_field(o, "rounding", file.string(), i);
+    if (o.contains("overflow")) overflow = str_field(o, "overflow", file.string(), i);
+    if (o.contains("scale")) scale = str_field(o, "scale", file.string(), i);
+    if (o.contains("store")) store = str_field(o, "store", file.string(), i);
+    e.format = parse_format(format);
+    const auto parse = [&](auto parser, const std::string& value, const char* label) {
+      try {
+        return parser(value);
+      } catch (const fq::error& x) {
+        throw fq::error(fq::errc::invalid_argument, file.string(),
+                        fmt::format("experiment '{}': {}{}", e.name, label, x.message()));
       }
-    } else {
-      throw fq::error(fq::errc::invalid_argument, file.string(),
-                      fmt::format("experiment {}: \"tensors\" must be a non-empty list of "
-                                  "patterns",
-                                  i + 1));
-    }
-    if (o.contains("rounding")) e.rounding = str_field(o, "rounding", file.string(), i);
-    if (o.contains("overflow")) e.overflow = str_field(o, "overflow", file.string(), i);
-    if (o.contains("scale")) e.scale = str_field(o, "scale", file.string(), i);
-    if (o.contains("store")) e.store = str_field(o, "store", file.string(), i);
+    };
+    e.rounding = parse(parse_rounding, rounding, "");
+    e.overflow = parse(parse_overflow, overflow, "");
+    e.scale = parse(parse_scale, scale, "scale: ");
+    e.store = parse(parse_store, store, "");
     out.push_back(e);
   }
   return out;
-}
-
-std::string xml_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<')
-      o += "&lt;";
-    else if (c == '>')
-      o += "&gt;";
-    else if (c == '&')
-      o += "&amp;";
-    else if (c == '"')
-      o += "&quot;";
-    else
-      o += c;
-  }
-  return o;
 }
 
 struct row {
@@ -153,10 +154,10 @@ std::string chart(const std::vector<row>& rows) {
     const auto& r = rows[i];
     const double y = top + row_h * static_cast<double>(i);
     s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", label_w - 8, y + 14,
-                     xml_escape(r.e.name));
+                     fq::stats::xml_escape(r.e.name));
     if (!r.ppl) {
       s += fmt::format("<text x=\"{}\" y=\"{}\">not evaluated ({})</text>\n", p1 + 4, y + 14,
-                       xml_escape(r.summary.value("decision", std::string("STOP"))));
+                       fq::stats::xml_escape(r.summary.value("decision", std::string("STOP"))));
       continue;
     }
     auto xi = [&](double v) { return mid + std::clamp(v / inc_max, -1.0, 1.0) * half; };
@@ -182,11 +183,9 @@ std::string chart(const std::vector<row>& rows) {
   return s + "</svg>\n";
 }
 
-void run(const sweep_args& a) {
-  if (a.backend == "llama.cpp" && a.until_confident)
-    throw CLI::ValidationError("--until-confident",
-                               "needs --backend builtin (llama-perplexity's KL-divergence mode "
-                               "reads every chunk of its base file)");
+// The experiments of the file, then one per --tensors × --formats pair; with --demo and no other
+// experiment, three.
+std::vector<experiment> collect_experiments(const sweep_args& a) {
   std::vector<experiment> exps;
   if (!a.experiments_file.empty()) exps = load_experiments(a.experiments_file);
   if (!a.tensors.empty() || !a.formats.empty()) {
@@ -198,7 +197,7 @@ void run(const sweep_args& a) {
       for (const auto& f : fs_) {
         experiment e;
         e.tensors = t;
-        e.format = f;
+        e.format = parse_format(f);
         // A file-name-safe name from the patterns: blk.*.ffn_norm.weight → blk._.ffn_norm.weight.
         e.name = fmt::format("{}-{}", std::regex_replace(t, std::regex("[^A-Za-z0-9._-]"), "_"), f);
         exps.push_back(e);
@@ -213,13 +212,18 @@ void run(const sweep_args& a) {
       experiment e;
       e.name = n;
       e.tensors = t;
-      e.format = f;
+      e.format = parse_format(f);
       exps.push_back(e);
     }
   if (exps.empty())
     throw CLI::ValidationError("--experiments",
                                "no experiment: give --experiments FILE, --tensors/--formats, or "
                                "--demo");
+  return exps;
+}
+
+// Experiment names name files and folders: safe characters, each once, none the sweep's own.
+void check_names(const std::vector<experiment>& exps, const sweep_args& a) {
   const std::string where = a.experiments_file.empty() ? "command line" : a.experiments_file;
   std::set<std::string> names;
   const std::regex safe("[A-Za-z0-9._-]+");
@@ -234,135 +238,149 @@ void run(const sweep_args& a) {
                       fmt::format("experiment name '{}' is used twice (or is the sweep's own "
                                   "--name)",
                                   e.name));
-    (void)quantize_options_of(e, where);  // every experiment checked before any work
   }
+}
 
-  // One run per work folder (test1 and sweep share the lock), inputs checked before any copy.
-  const auto lock = lock_workdir(a.workdir);
-  if (!a.model.empty() && !a.text.empty())
-    for (const auto& e : exps)
-      check_experiment_inputs(a.model, a.text, e.tensors, e.format, a.demo ? 0 : 2 * a.ctx);
-  const fs::path out = fs::path(a.workdir) / "results" / a.name;
-  fs::create_directories(out);
-  run_log log(out / "run.log");
-  log.note("# fakequant sweep — " + a.command_line);
-  auto p = prepare(a, log);
-  record_sha256(p, log);
-  const auto fa = fq::gguf::file::open(p.original.string());
-  const auto tok = fq::llama::tokenizer::from_file(fa);
+// One experiment on its way through the phases.
+struct state {
+  experiment e;
+  fs::path results;
+  std::unique_ptr<run_log> log;
+  quantized q;
+  summary_input in;
+  conversation_result conv;
+  perplexity_figures ppl;
+  bool evaluate = false;
+};
 
-  struct state {
-    experiment e;
-    fs::path results;
-    std::unique_ptr<run_log> log;
-    quantized q;
-    summary_input in;
-    conversation_result conv;
-    perplexity_figures ppl;
-    bool evaluate = false;
-  };
-  std::deque<state> st;
+// Phase 2 and the numerical analysis of every experiment; those it stops are not evaluated.
+std::deque<state> quantize_all(const sweep_args& a, const std::vector<experiment>& exps,
+                               const fq::gguf::file& fa, const prepared& p, run_log& log) {
+  std::deque<state> st;  // a deque: summary_input points into its elements
   for (const auto& e : exps) {
     auto& s = st.emplace_back();
     s.e = e;
     s.results = fs::path(a.workdir) / "results" / e.name;
-    fs::create_directories(s.results);
-    s.log = std::make_unique<run_log>(s.results / "run.log");
-    s.log->note(fmt::format("# fakequant sweep, experiment {} — {}", e.name, a.command_line));
+    s.log = std::make_unique<run_log>(start_log(
+        s.results, fmt::format("# fakequant sweep, experiment {} — {}", e.name, a.command_line)));
     s.q = log.step("experiment " + e.name + ": fake-quantize, verify, numerical analysis",
                    [&] { return quantize_and_analyse(fa, s.e, p.data, s.results, *s.log); });
-    s.in.args = &a;
-    s.in.exp = &s.e;
-    s.in.nums = s.q.nums;
-    s.in.must.format_correct = s.q.problems.empty();
-    s.in.must.stable = !s.q.nums.nan_inf;
-    s.in.problems = s.q.problems;
-    s.in.environment = p.environment;
-    s.in.stopped_early = early_stop_reason(a, s.q);
+    s.in = quantized_summary(a, s.e, s.q, p.environment);
     s.evaluate = s.in.stopped_early.empty();
     if (!s.evaluate) s.log->note(fmt::format("decision: STOP ({})", s.in.stopped_early));
   }
+  return st;
+}
 
-  // The original: generations once, then each evaluated experiment against them.
+// The models the built-in evaluator holds while the sweep runs: the original and each evaluated
+// experiment's (deques: the generators and the perplexity run point into them).
+struct evaluators {
   std::deque<fq::gguf::file> files;
   std::deque<fq::llama::model> models;
-  std::optional<fq::llama::model> ma;
+  std::optional<fq::llama::model> original;
+  std::vector<const fq::llama::model*> fakes;
+};
+
+// The conversation tests: the original's generations once, then each experiment's against them.
+// Returns the experiments that load, to be evaluated further.
+std::vector<state*> converse_all(const sweep_args& a, std::deque<state>& st,
+                                 const fq::gguf::file& fa, const fq::llama::tokenizer& tok,
+                                 const prepared& p, const fs::path& out, evaluators& ev,
+                                 run_log& log) {
   std::unique_ptr<generator> ga;
-  const auto sweep_conv = out / "conversation_original.txt";
-  if (a.backend == "llama.cpp") {
-    ga = llama_cpp_generator(a.llama_cpp_dir, p.original, tok, a.threads, sweep_conv);
+  if (a.llama_cpp()) {
+    ga = llama_cpp_generator(a.llama_cpp_dir, p.original, tok, a.threads,
+                             out / "conversation_original.txt");
   } else {
-    ma = fq::llama::model::load(fa);
-    ga = builtin_generator(*ma, tok, p.ppl.eval);
+    ev.original = fq::llama::model::load(fa);
+    ga = builtin_generator(*ev.original, tok, p.ppl.eval);
   }
   const auto oa = log.step("the original: loading, \"Hello\" -n 5, conversation",
                            [&] { return run_conversation(*ga, a.seed); });
   std::vector<state*> evaluated;
-  std::vector<const fq::llama::model*> fakes;
   for (auto& s : st) {
     if (!s.evaluate) continue;
     std::unique_ptr<generator> gb;
-    if (a.backend == "llama.cpp") {
+    if (a.llama_cpp()) {
       gb = llama_cpp_generator(a.llama_cpp_dir, s.q.fake, tok, a.threads,
                                s.results / "conversation_tests.txt");
     } else {
-      files.push_back(fq::gguf::file::open(s.q.fake.string()));
-      models.push_back(fq::llama::model::load(files.back()));
-      gb = builtin_generator(models.back(), tok, p.ppl.eval);
+      ev.files.push_back(fq::gguf::file::open(s.q.fake.string()));
+      ev.models.push_back(fq::llama::model::load(ev.files.back()));
+      gb = builtin_generator(ev.models.back(), tok, p.ppl.eval);
     }
     const auto ob = s.log->step("quick inference and conversation tests",
                                 [&] { return run_conversation(*gb, a.seed); });
     s.conv = compare_conversation(oa, ob, a.seed);
     write_text_file(s.results / "conversation_tests.txt", s.conv.text);
-    s.in.conv = &s.conv;
-    s.in.must.loads = s.conv.loads;
-    s.in.must.inference = s.conv.inference;
+    add_conversation(s.in, s.conv);
     if (!s.conv.loads) {
-      s.in.stopped_early = a.zh() ? "假量化模型無法載入" : "the fake-quantized model does not load";
+      s.in.stopped_early = std::string(text(a.lang, msg::fake_does_not_load));
       s.evaluate = false;
       continue;
     }
     evaluated.push_back(&s);
-    if (a.backend != "llama.cpp") fakes.push_back(&models.back());
+    if (!a.llama_cpp()) ev.fakes.push_back(&ev.models.back());
   }
+  return evaluated;
+}
 
-  // Perplexity and KL divergence: the original evaluated once for all experiments.
-  if (!evaluated.empty()) {
-    if (a.backend == "llama.cpp") {
-      const auto base =
-          log.step("llama-perplexity: the original (and its KL-divergence base)",
-                   [&] { return llama_cpp_base(a, p, out / "perplexity_original.txt"); });
-      for (auto* s : evaluated)
-        s->ppl = s->log->step("llama-perplexity --kl-divergence", [&] {
-          return llama_cpp_kld(a, base, s->q.fake, s->results / "perplexity_comparison.txt");
-        });
-    } else {
-      const auto tokens = perplexity_tokens(tok, p.text, p.ppl.n_ctx);
-      auto figs = log.step(
-          "perplexity and KL divergence: the original once, every experiment",
-          [&] { return builtin_perplexity(*ma, fakes, tokens, p.ppl, a.until_confident); });
-      for (std::size_t i = 0; i < evaluated.size(); ++i) {
-        evaluated[i]->ppl = figs[i];
-        evaluated[i]->ppl.commands = fmt::format(
-            "fakequant perplexity -m {} -f {} -c {} -b {}{}\n(and the same with {})\n",
-            p.original.string(), p.text.string(), p.ppl.n_ctx, p.ppl.n_batch,
-            a.chunks ? " --chunks " + std::to_string(a.chunks) : "", evaluated[i]->q.fake.string());
-      }
-    }
-    for (auto* s : evaluated) {
-      write_text_file(s->results / "perplexity_comparison.txt",
-                      perplexity_report(s->ppl, a.until_confident));
-      s->in.ppl = &s->ppl;
+// Perplexity and KL divergence: the original evaluated once for all experiments.
+void perplexity_all(const sweep_args& a, const std::vector<state*>& evaluated,
+                    const fq::llama::tokenizer& tok, const prepared& p, const fs::path& out,
+                    const evaluators& ev, run_log& log) {
+  if (evaluated.empty()) return;
+  if (a.llama_cpp()) {
+    const auto base = log.step("llama-perplexity: the original (and its KL-divergence base)", [&] {
+      return llama_cpp_base(a, p, out / "perplexity_original.txt");
+    });
+    for (auto* s : evaluated)
+      s->ppl = s->log->step("llama-perplexity --kl-divergence", [&] {
+        return llama_cpp_kld(a, base, s->q.fake, s->results / "perplexity_comparison.txt");
+      });
+  } else {
+    const auto tokens = perplexity_tokens(tok, p.text, p.ppl.n_ctx);
+    auto figs = log.step("perplexity and KL divergence: the original once, every experiment", [&] {
+      return builtin_perplexity(*ev.original, ev.fakes, tokens, p.ppl, a.until_confident);
+    });
+    for (std::size_t i = 0; i < evaluated.size(); ++i) {
+      evaluated[i]->ppl = figs[i];
+      evaluated[i]->ppl.commands = builtin_perplexity_commands(a, p, evaluated[i]->q.fake);
     }
   }
-
-  // Reports: each experiment's, then the comparison.
-  std::vector<row> rows;
-  for (auto& s : st) {
-    const auto summary = write_summary(s.in, s.results, false);
-    s.log->note("decision: " + summary["decision"].get<std::string>());
-    rows.push_back({s.e, summary, s.in.ppl});
+  for (auto* s : evaluated) {
+    write_text_file(s->results / "perplexity_comparison.txt",
+                    perplexity_report(s->ppl, a.until_confident));
+    s->in.ppl = &s->ppl;
   }
+}
+
+// One line of sweep.md's table.
+std::string table_line(const row& r) {
+  const auto& s = r.summary;
+  std::string conv = "—", ppl_a = "—", ppl_b = "—", inc = "—", kld = "—", top = "—", chunks = "—";
+  if (s.contains("conversation"))
+    conv = fmt::format("{:.3f}", s["conversation"]["agreement"].get<double>());
+  if (r.ppl) {
+    ppl_a = fmt::format("{:.4f}", r.ppl->ppl_a);
+    ppl_b = fmt::format("{:.4f}", r.ppl->ppl_b);
+    inc = fmt::format("{:+.4f} % ({:+.4f} … {:+.4f})", 100 * r.ppl->increase(),
+                      100 * r.ppl->ci95.lo, 100 * r.ppl->ci95.hi);
+    kld = fmt::format("{:.6f}", r.ppl->kld_mean);
+    top = fmt::format("{:.3f} %", 100 * r.ppl->same_top);
+    chunks = std::to_string(r.ppl->chunks);
+  }
+  return fmt::format(
+      "| {} | `{}` | {} | {:.4f} % | {:.4f} % | {} | {} | {} | {} | {} | {} | {} | "
+      "**{}**{} |\n",
+      r.e.name, r.e.tensors, r.e.format.name, 100 * s["numerical"]["mean_rel_diff"].get<double>(),
+      100 * s["numerical"]["max_rel_diff"].get<double>(), conv, ppl_a, ppl_b, inc, kld, top, chunks,
+      s["decision"].get<std::string>(),
+      s.contains("stopped_early") ? fmt::format(" ({})", s["stopped_early"].get<std::string>())
+                                  : std::string());
+}
+
+std::string comparison_markdown(const std::vector<row>& rows, const prepared& p) {
   std::string md = fmt::format(
       "# Sweep — {} experiments on {}\n\nThe original was evaluated once; each experiment's "
       "files are in results/NAME/.\n\n"
@@ -370,31 +388,7 @@ void run(const sweep_args& a) {
       "fake | increase (95 % CI) | mean KLD | same top | chunks | decision |\n"
       "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
       rows.size(), p.original.string());
-  auto table = nlohmann::json::array();
-  for (const auto& r : rows) {
-    const auto& s = r.summary;
-    std::string conv = "—", ppl_a = "—", ppl_b = "—", inc = "—", kld = "—", top = "—", chunks = "—";
-    if (s.contains("conversation"))
-      conv = fmt::format("{:.3f}", s["conversation"]["agreement"].get<double>());
-    if (r.ppl) {
-      ppl_a = fmt::format("{:.4f}", r.ppl->ppl_a);
-      ppl_b = fmt::format("{:.4f}", r.ppl->ppl_b);
-      inc = fmt::format("{:+.4f} % ({:+.4f} … {:+.4f})", 100 * r.ppl->increase(),
-                        100 * r.ppl->ci95.lo, 100 * r.ppl->ci95.hi);
-      kld = fmt::format("{:.6f}", r.ppl->kld_mean);
-      top = fmt::format("{:.3f} %", 100 * r.ppl->same_top);
-      chunks = std::to_string(r.ppl->chunks);
-    }
-    md += fmt::format(
-        "| {} | `{}` | {} | {:.4f} % | {:.4f} % | {} | {} | {} | {} | {} | {} | {} | "
-        "**{}**{} |\n",
-        r.e.name, r.e.tensors, r.e.format, 100 * s["numerical"]["mean_rel_diff"].get<double>(),
-        100 * s["numerical"]["max_rel_diff"].get<double>(), conv, ppl_a, ppl_b, inc, kld, top,
-        chunks, s["decision"].get<std::string>(),
-        s.contains("stopped_early") ? fmt::format(" ({})", s["stopped_early"].get<std::string>())
-                                    : std::string());
-    table.push_back(s);
-  }
+  for (const auto& r : rows) md += table_line(r);
   bool disagree = false;
   for (const auto& r : rows) disagree |= r.ppl && r.ppl->increase() < 0 && r.ppl->kld_mean > 1e-3;
   if (disagree)
@@ -402,6 +396,21 @@ void run(const sweep_args& a) {
         "\nNote: where perplexity went down while the KL divergence is large, the output "
         "distribution changed: perplexity alone understates it.\n";
   md += "\n![perplexity increase and KL divergence per experiment](sweep.svg)\n";
+  return md;
+}
+
+// Reports: each experiment's, then the comparison (sweep.md, sweep.json, sweep.svg).
+void write_reports(const sweep_args& a, std::deque<state>& st, const prepared& p,
+                   const fs::path& out, run_log& log) {
+  std::vector<row> rows;
+  for (auto& s : st) {
+    const auto summary = write_summary(s.in, s.results, false);
+    s.log->note("decision: " + summary["decision"].get<std::string>());
+    rows.push_back({s.e, summary, s.in.ppl});
+  }
+  const auto md = comparison_markdown(rows, p);
+  auto table = nlohmann::json::array();
+  for (const auto& r : rows) table.push_back(r.summary);
   write_text_file(out / "sweep.md", md);
   write_text_file(out / "sweep.json", dump(nlohmann::json{{"command", a.command_line},
                                                           {"original", p.original.string()},
@@ -410,6 +419,28 @@ void run(const sweep_args& a) {
   write_text_file(out / "sweep.svg", chart(rows));
   log.note("wrote sweep.md, sweep.json, sweep.svg");
   fmt::print("{}", md);
+}
+
+void run(const sweep_args& a) {
+  check_evaluation_options(a);
+  const auto exps = collect_experiments(a);
+  check_names(exps, a);
+
+  // One run per work folder (test1 and sweep share the lock), inputs checked before any copy.
+  const auto lock = lock_workdir(a.workdir);
+  for (const auto& e : exps) check_inputs(a, e.tensors);
+  const fs::path out = fs::path(a.workdir) / "results" / a.name;
+  auto log = start_log(out, "# fakequant sweep — " + a.command_line);
+  auto p = prepare(a, log);
+  record_sha256(p, log);
+  const auto fa = fq::gguf::file::open(p.original.string());
+  const auto tok = fq::llama::tokenizer::from_file(fa);
+
+  auto st = quantize_all(a, exps, fa, p, log);
+  evaluators ev;
+  const auto evaluated = converse_all(a, st, fa, tok, p, out, ev, log);
+  perplexity_all(a, evaluated, tok, p, out, ev, log);
+  write_reports(a, st, p, out, log);
 }
 
 }  // namespace

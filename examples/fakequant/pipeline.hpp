@@ -21,8 +21,11 @@
 #include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "options.hpp"
 
 namespace fqcli::pipeline {
 
@@ -63,28 +66,42 @@ class run_log {
 
 std::string read_file(const fs::path& p);
 
+/// `folder` created, its run.log opened and headed with `heading`.
+run_log start_log(const fs::path& folder, const std::string& heading);
+
 /// Settings shared by test1 and sweep.
 struct common_args {
-  std::string model, text, workdir, backend = "builtin", llama_cpp_dir, lang = "en";
+  std::string model, text, workdir, llama_cpp_dir;
+  fqcli::backend backend = fqcli::backend::builtin;
+  language lang = language::en;
   std::size_t threads = 0, ctx = 512, batch = 8, chunks = 0;
   std::uint64_t seed = 42;
   bool demo = false, no_early_stop = false, until_confident = false;
   std::string command_line;
-  bool zh() const { return lang == "zh-TW"; }
+  bool llama_cpp() const { return backend == fqcli::backend::llama_cpp; }
 };
 
 /// The options test1 and sweep share: --backend, --llama-cpp-dir, --threads, --ctx-size,
 /// --batch-size, --chunks, --seed, --lang.
 void add_evaluation_options(CLI::App& cmd, common_args& a);
+/// The inputs of an experiment on `tensors` checked before anything is copied (preflight.hpp);
+/// with --demo standing in for the model or the text, nothing to check.
+void check_inputs(const common_args& a, const std::string& tensors);
+/// A usage error for evaluation options that do not go together.
+void check_evaluation_options(const common_args& a);
 
 /// One fake-quantization experiment (a line of a sweep's experiments file).
 struct experiment {
-  std::string name, tensors, format = "bf16", rounding = "nearest-even", overflow, scale = "none",
-                             store = "same";
+  std::string name, tensors;
+  fq::format::float_format format = fq::format::bf16;
+  fq::format::rounding rounding = fq::format::rounding::nearest_even;
+  std::optional<fq::format::overflow> overflow;  ///< unset: the format's default
+  fq::format::scaling scale;
+  fq::store_policy store = fq::store_policy::same;
 };
 
-/// The quantize options of an experiment; a clear error for a value quantize does not support.
-fq::quantize_options quantize_options_of(const experiment& e, const std::string& where);
+/// The quantize options of an experiment.
+fq::quantize_options quantize_options_of(const experiment& e);
 
 /// Phase 1: the verified backup of the original, the text beside it, the environment.
 struct prepared {
@@ -181,6 +198,10 @@ std::vector<perplexity_figures> builtin_perplexity(
 std::vector<std::int32_t> perplexity_tokens(const fq::llama::tokenizer& tok, const fs::path& text,
                                             std::size_t n_ctx);
 
+/// The commands that reproduce the built-in evaluator's perplexity runs of the original and `fake`.
+std::string builtin_perplexity_commands(const common_args& a, const prepared& p,
+                                        const fs::path& fake);
+
 /// perplexity_comparison.txt.
 std::string perplexity_report(const perplexity_figures& p, bool until_confident);
 
@@ -197,6 +218,13 @@ struct summary_input {
   nlohmann::json environment;
 };
 nlohmann::json write_summary(const summary_input& in, const fs::path& results, bool print);
+
+/// The summary of experiment `e` as phase 2 leaves it: verification, numerical analysis, and the
+/// reason it stops early (early_stop_reason), if any.
+summary_input quantized_summary(const common_args& a, const experiment& e, const quantized& q,
+                                const nlohmann::json& environment);
+/// The conversation tests' results added to `in` (`c` must outlive it).
+void add_conversation(summary_input& in, const conversation_result& c);
 
 /// Whether the numerical analysis or the verification stops this experiment before evaluation;
 /// the reason in the report's language, or empty.

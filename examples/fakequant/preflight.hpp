@@ -6,7 +6,6 @@
 
 #include <fmt/core.h>
 
-#include <fakequant/format/float_format.hpp>
 #include <fakequant/gguf.hpp>
 #include <fakequant/llama/tokenizer.hpp>
 #include <fakequant/quantize.hpp>
@@ -16,14 +15,12 @@
 
 namespace fqcli {
 
-/// Throws fq::error for a model that is not a readable GGUF file, an unknown format, a tensor
-/// pattern that matches nothing, or a text that is missing, empty, not UTF-8 or shorter than
-/// `min_tokens` tokens of the model's tokenizer.
+/// Throws fq::error for a model that is not a readable GGUF file, a tensor pattern that matches
+/// nothing, or a text that is missing, empty, not UTF-8 or shorter than `min_tokens` tokens of the
+/// model's tokenizer.
 inline void check_experiment_inputs(const std::string& model, const std::string& text,
-                                    const std::string& tensors, const std::string& format,
-                                    std::size_t min_tokens) {
+                                    const std::string& tensors, std::size_t min_tokens) {
   const auto f = fq::gguf::file::open(model);
-  (void)fq::format::format_from_name(format);
   (void)fq::match_tensors(f, fq::gguf::split_patterns(tensors));
   const auto s = read_text_input(text, "--text");
   std::size_t n = 0;

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 #include "diff.hpp"
 
@@ -20,7 +21,10 @@ inline std::string fmt_num(double x) {
   return buf;
 }
 
-inline std::string xml_escape(const std::string& s) {
+}  // namespace detail
+
+/// `s` as XML text or attribute value: <, >, & and " as entities.
+inline std::string xml_escape(std::string_view s) {
   std::string r;
   for (char c : s) {
     switch (c) {
@@ -43,8 +47,6 @@ inline std::string xml_escape(const std::string& s) {
   return r;
 }
 
-}  // namespace detail
-
 /// The SVG document for `t`: left, the histograms of A (blue) and B (orange) over the common
 /// edges, on a square-root count scale so sparse tails stay visible; right, log10 of the relative
 /// difference against the value of A for the sampled elements (exact matches on the floor line).
@@ -58,8 +60,8 @@ inline std::string to_svg(const tensor_diff& t) {
   const auto& p = t.paired;
   char cosine[32];
   std::snprintf(cosine, sizeof cosine, "%.9f", p.cosine);
-  s += "<text x=\"20\" y=\"24\" font-size=\"16\">" + detail::xml_escape(t.name) + " (" + t.type_a +
-       " → " + t.type_b + ")</text>\n";
+  s += "<text x=\"20\" y=\"24\" font-size=\"16\">" + xml_escape(t.name) + " (" + t.type_a + " → " +
+       t.type_b + ")</text>\n";
   s += "<text x=\"20\" y=\"44\">changed " + std::to_string(p.changed) + " of " +
        std::to_string(p.count) + ", max |a-b| " + fmt_num(p.max_abs_diff) + ", mean rel " +
        fmt_num(p.mean_rel_diff) + ", max rel " + fmt_num(p.max_rel_diff) + ", SQNR " +
