@@ -1,21 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The avx2 tables of the three kernel families (format, stats, llama), compiled with -mavx2 -mfma
-// -mf16c (cmake/fq_kernels.cmake); detail/arch.hpp declares them and chooses between them at run
-// time. Only Arch-templated kernels and always-inlined helpers may be compiled here: a plain inline
-// function would be emitted with these flags and could stand in for another unit's copy (the
-// kernels.isolated test checks the objects for such symbols).
-#include <fakequant/format/dispatch.hpp>
-#include <fakequant/llama/dispatch.hpp>
-#include <fakequant/stats/dispatch.hpp>
+// The avx2 kernel tables, compiled with -mavx2 -mfma -mf16c (cmake/fq_kernels.cmake); the format
+// kernels keep xsimd's plain avx2 tag, the others its fma3<avx2> (the bits each was tested with).
+#include "arch_kernels.hpp"
 
-using fq::detail::arch_kernels;
-
-fq::format::kernel_table arch_kernels<fq::format::kernel_table>::avx2() noexcept {
-  return fq::format::make_kernels<xsimd::avx2>();
-}
-fq::stats::kernel_table arch_kernels<fq::stats::kernel_table>::avx2() noexcept {
-  return fq::stats::make_kernels<xsimd::fma3<xsimd::avx2>>();
-}
-fq::llama::kernel_table arch_kernels<fq::llama::kernel_table>::avx2() noexcept {
-  return fq::llama::make_kernels<xsimd::fma3<xsimd::avx2>>();
-}
+FQ_DEFINE_ARCH_KERNELS(avx2, xsimd::avx2, xsimd::fma3<xsimd::avx2>, xsimd::fma3<xsimd::avx2>)

@@ -1,21 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The avx512 tables of the three kernel families (format, stats, llama), compiled with
-// -mavx512f/bw/dq/cd/vl -mavx2 -mfma -mf16c (cmake/fq_kernels.cmake); detail/arch.hpp declares them
-// and chooses between them at run time. Only Arch-templated kernels and always-inlined helpers may
-// be compiled here: a plain inline function would be emitted with these flags and could stand in
-// for another unit's copy (the kernels.isolated test checks the objects for such symbols).
-#include <fakequant/format/dispatch.hpp>
-#include <fakequant/llama/dispatch.hpp>
-#include <fakequant/stats/dispatch.hpp>
+// The avx512 kernel tables, compiled with -mavx512f/bw/dq/cd/vl -mavx2 -mfma -mf16c
+// (cmake/fq_kernels.cmake).
+#include "arch_kernels.hpp"
 
-using fq::detail::arch_kernels;
-
-fq::format::kernel_table arch_kernels<fq::format::kernel_table>::avx512() noexcept {
-  return fq::format::make_kernels<xsimd::avx512bw>();
-}
-fq::stats::kernel_table arch_kernels<fq::stats::kernel_table>::avx512() noexcept {
-  return fq::stats::make_kernels<xsimd::avx512bw>();
-}
-fq::llama::kernel_table arch_kernels<fq::llama::kernel_table>::avx512() noexcept {
-  return fq::llama::make_kernels<xsimd::avx512bw>();
-}
+FQ_DEFINE_ARCH_KERNELS(avx512, xsimd::avx512bw, xsimd::avx512bw, xsimd::avx512bw)
