@@ -124,56 +124,48 @@ FQ_FORCE_INLINE void decode_q4_0(const std::byte* block, float* out) noexcept {
     out[i + 16] = d * static_cast<float>((detail::u8(qs, static_cast<std::size_t>(i)) >> 4) - 8);
 }
 
-/// One Q4_K super-block (144 bytes) to 256 floats.
-FQ_FORCE_INLINE void decode_q4_k(const std::byte* block, float* out) noexcept {
-  const float d = detail::load_half(block);
-  const float dmin = detail::load_half(block + 2);
+namespace detail {
+/// Q4_K (144 bytes) or, with the fifth bits of qh, Q5_K (176 bytes) to 256 floats. Each 32 bytes
+/// of qs carry two groups of 32 (the low nibbles, then the high ones), and each group its 6-bit
+/// scale and min.
+template <bool FifthBit>
+FQ_FORCE_INLINE void decode_k_nibbles(const std::byte* block, float* out) noexcept {
+  const float d = load_half(block);
+  const float dmin = load_half(block + 2);
   const std::byte* scales = block + 4;
-  const std::byte* qs = block + 16;
-  // Each 32 bytes of qs carry two groups of 32: the low nibbles, then the high nibbles.
+  const std::byte* qh = block + 16;  // Q5_K only
+  const std::byte* qs = block + (FifthBit ? 48 : 16);
   for (int pair = 0; pair < 4; ++pair) {
     std::uint8_t sc0, m0, sc1, m1;
-    detail::k_scale_min(scales, 2 * pair, sc0, m0);
-    detail::k_scale_min(scales, 2 * pair + 1, sc1, m1);
+    k_scale_min(scales, 2 * pair, sc0, m0);
+    k_scale_min(scales, 2 * pair + 1, sc1, m1);
     const float d0 = d * static_cast<float>(sc0), min0 = dmin * static_cast<float>(m0);
     const float d1 = d * static_cast<float>(sc1), min1 = dmin * static_cast<float>(m1);
     const std::byte* q = qs + 32 * pair;
+    const int bit0 = 2 * pair, bit1 = 2 * pair + 1;  // the groups' bits in every qh byte
     float* y = out + 64 * pair;
     for (int l = 0; l < 32; ++l) {
-      const std::uint8_t b = detail::u8(q, static_cast<std::size_t>(l));
-      y[l] = d0 * static_cast<float>(b & 0xF) - min0;
-      y[l + 32] = d1 * static_cast<float>(b >> 4) - min1;
+      const auto i = static_cast<std::size_t>(l);
+      int v0 = u8(q, i) & 0xF, v1 = u8(q, i) >> 4;
+      if constexpr (FifthBit) {
+        v0 |= ((u8(qh, i) >> bit0) & 1) << 4;
+        v1 |= ((u8(qh, i) >> bit1) & 1) << 4;
+      }
+      y[l] = d0 * static_cast<float>(v0) - min0;
+      y[l + 32] = d1 * static_cast<float>(v1) - min1;
     }
   }
+}
+}  // namespace detail
+
+/// One Q4_K super-block (144 bytes) to 256 floats.
+FQ_FORCE_INLINE void decode_q4_k(const std::byte* block, float* out) noexcept {
+  detail::decode_k_nibbles<false>(block, out);
 }
 
 /// One Q5_K super-block (176 bytes) to 256 floats.
 FQ_FORCE_INLINE void decode_q5_k(const std::byte* block, float* out) noexcept {
-  const float d = detail::load_half(block);
-  const float dmin = detail::load_half(block + 2);
-  const std::byte* scales = block + 4;
-  const std::byte* qh = block + 16;
-  const std::byte* qs = block + 48;
-  for (int pair = 0; pair < 4; ++pair) {
-    std::uint8_t sc0, m0, sc1, m1;
-    detail::k_scale_min(scales, 2 * pair, sc0, m0);
-    detail::k_scale_min(scales, 2 * pair + 1, sc1, m1);
-    const float d0 = d * static_cast<float>(sc0), min0 = dmin * static_cast<float>(m0);
-    const float d1 = d * static_cast<float>(sc1), min1 = dmin * static_cast<float>(m1);
-    const std::byte* q = qs + 32 * pair;
-    const int bit0 = 2 * pair, bit1 = 2 * pair + 1;  // the group's bit in every qh byte
-    float* y = out + 64 * pair;
-    for (int l = 0; l < 32; ++l) {
-      const auto i = static_cast<std::size_t>(l);
-      const int v = (detail::u8(q, i) & 0xF) | (((detail::u8(qh, i) >> bit0) & 1) << 4);
-      y[l] = d0 * static_cast<float>(v) - min0;
-    }
-    for (int l = 0; l < 32; ++l) {
-      const auto i = static_cast<std::size_t>(l);
-      const int v = (detail::u8(q, i) >> 4) | (((detail::u8(qh, i) >> bit1) & 1) << 4);
-      y[l + 32] = d1 * static_cast<float>(v) - min1;
-    }
-  }
+  detail::decode_k_nibbles<true>(block, out);
 }
 
 /// One Q6_K super-block (210 bytes) to 256 floats.
