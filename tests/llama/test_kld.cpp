@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // KL divergence: exact zero against a model's own fakequant base; llama.cpp's base files read and
 // written; the statistics against llama.cpp's printed ones.
+#include <algorithm>
 #include <cstring>
 #include <fakequant/gguf.hpp>
 #include <fakequant/llama/dispatch.hpp>
@@ -268,9 +269,19 @@ TEST_CASE("kld: a base written in llama.cpp's format matches llama.cpp's own fil
   REQUIRE(ours.n_chunk() == ref.n_chunk());
   REQUIRE(ours.n_vocab() == ref.n_vocab());
   CHECK(ours.tokens() == ref.tokens());
-  // Same header bytes and token ids; records within the tolerance of two implementations.
-  CHECK(fq_test::read_bytes(tmp / "ours.kld").size() ==
-        fq_test::read_bytes(dir / "tl-mini-f32-c128-chunks2.kld").size());
+  // Same header bytes (magic, n_ctx, n_vocab, n_chunk) and token ids, byte for byte, and the same
+  // size; the records within the tolerance of two implementations.
+  const auto ours_bytes = fq_test::read_bytes(tmp / "ours.kld");
+  const auto ref_bytes = fq_test::read_bytes(dir / "tl-mini-f32-c128-chunks2.kld");
+  CHECK(ours_bytes.size() == ref_bytes.size());
+  const std::size_t head = 20 + 4 * std::size_t{ref.n_ctx()} * ref.n_chunk();
+  REQUIRE(ours_bytes.size() >= head);
+  REQUIRE(ref_bytes.size() >= head);
+  const auto first_difference =
+      std::mismatch(ours_bytes.begin(), ours_bytes.begin() + head, ref_bytes.begin()).first -
+      ours_bytes.begin();
+  CHECK_MESSAGE(first_difference == std::ptrdiff_t(head),
+                "first differing byte of header and token ids: " << first_difference);
   int worst_q = 0;
   std::size_t ones = 0, all = 0;
   double worst_scale = 0, worst_min = 0;
