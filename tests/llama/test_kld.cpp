@@ -231,9 +231,8 @@ TEST_CASE("kld: kq models against a base written from kq-f16 (c256, 10 chunks)")
     REQUIRE(k.count == 10 * 127);
     const double kld = ref[name]["kld_vs_f16"].get<double>();
     const double same = ref[name]["same_top_p_vs_f16"].get<double>();
-    const auto tokens = [&](double percent) {
-      return std::round(percent / 100 * static_cast<double>(k.count));
-    };
+    const auto scored = static_cast<double>(k.count);  // clang 14 cannot capture a binding
+    const auto tokens = [scored](double percent) { return std::round(percent / 100 * scored); };
     MESSAGE(std::string(name) << ": KLD " << k.kld_mean << " (llama.cpp " << kld << ", "
                               << 100 * (k.kld_mean - kld) / std::max(kld, 1e-9) << " %), same top "
                               << 100 * k.same_top << " % (" << same << ", "
