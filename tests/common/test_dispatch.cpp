@@ -41,7 +41,7 @@ TEST_CASE("dispatch: the three kernel families choose the same instruction set")
   CHECK(std::string(fq::llama::best_kernels().name) == fq::llama::kernels_for(best).name);
 }
 
-TEST_CASE("dispatch: options never throw when built; the call reports a bad FQ_FORCE_ARCH") {
+TEST_CASE("dispatch: options never throw when built, the call reports a bad FQ_FORCE_ARCH") {
   ::setenv("FQ_FORCE_ARCH", "avx9", 1);
   const auto build_options = [] {
     return std::tuple{fq::quantize_options{}, fq::stats::paired_options{},
